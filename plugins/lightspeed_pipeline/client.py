@@ -1,0 +1,341 @@
+"""HTTP client for the Lightspeed Retail (X-Series) API: auth, paging, retries.
+
+Paging follows the API's `version` cursor: ask for `after=<cursor>`, move the cursor
+to the page's highest version, and stop only on an empty page (a short or full page
+proves nothing). Product categories page by id instead (see `iter_id_pages`).
+Retryable failures (429, 5xx, connection errors, timeouts, bodies that are not
+JSON) back off exponentially with jitter, honour `Retry-After` (seconds or an HTTP
+date), and stop after `max_retries` attempts or `retry_budget_s` seconds of waiting;
+other 4xx fail at once. Errors name the entity, the request path and the cursor.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+
+log = logging.getLogger(__name__)
+
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504, 520, 521, 522, 523, 524})
+
+
+class LightspeedAPIError(RuntimeError):
+    """A request failed for good; the message says entity, request and why."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class LightspeedAuthError(LightspeedAPIError):
+    """401/403: the token is wrong, expired or lacks a scope."""
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """Everything the client needs; built from the `lightspeed_api` connection."""
+
+    base_url: str  # scheme://host[:port], no trailing slash
+    token: str
+    api_base_path: str = "/api/2.0"
+    page_size: int = 1000
+    timeout: float = 60.0  # read timeout, seconds
+    connect_timeout: float = 10.0
+    max_retries: int = 8  # retries per request (attempts = max_retries + 1)
+    backoff_initial: float = 1.0
+    backoff_max: float = 60.0
+    retry_budget_s: float = 900.0  # total seconds one request may spend waiting to retry
+    max_retry_after: float = 600.0  # cap on a single Retry-After wait
+    version_overlap: int = 0  # re-read this many versions below the stored cursor
+
+    @property
+    def api_root(self) -> str:
+        return self.base_url.rstrip("/") + "/" + self.api_base_path.strip("/")
+
+
+@dataclass
+class ClientStats:
+    requests: int = 0
+    retries: int = 0
+    waited_s: float = 0.0
+    statuses: Counter[str] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "retries": self.retries,
+            "retry_wait_s": round(self.waited_s, 3),
+            "statuses": dict(self.statuses),
+        }
+
+
+@dataclass
+class Page:
+    """One page of records and the cursor values around it."""
+
+    records: list[Any]
+    after: int | str | None  # the cursor this page was requested with
+    max_version: int | None  # highest version in the page (None for id paging)
+    number: int
+    fetch_s: float = 0.0
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date); None if unusable.
+
+    A date in the past means "now" (0 s).
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    now = now or datetime.now(UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def backoff_delay(attempt: int, initial: float, cap: float, rng: random.Random) -> float:
+    """Capped exponential backoff with "equal jitter": half fixed, half random."""
+    base = min(cap, initial * (2**attempt))
+    return base / 2 + rng.uniform(0, base / 2)
+
+
+def record_version(record: Any) -> int | None:
+    """A record's version as an int, if it has a usable one."""
+    if not isinstance(record, dict):
+        return None
+    v = record.get("version")
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, int):
+        return v
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    if isinstance(v, str):
+        try:
+            return int(v.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def _excerpt(text: str, limit: int = 300) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[:limit] + "..."
+
+
+class LightspeedClient:
+    """One HTTP session (keep-alive) per task; not thread-safe, not shared."""
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        *,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self.stats = ClientStats()
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self.session = session or requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=2, max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.headers.update(
+            {
+                "Authorization": f"Bearer {config.token}",
+                "Accept": "application/json",
+                "User-Agent": "lightspeed-airflow-sync/1.0",
+            }
+        )
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> LightspeedClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- single request with retries --------------------------------------------------
+
+    def get_json(self, path: str, params: dict[str, Any], *, what: str) -> Any:
+        """GET `path` under the API root and return the decoded JSON body.
+
+        `what` names the entity and cursor for error messages ("sales after version 42").
+        """
+        url = self.config.api_root + path
+        shown = f"GET {self.config.api_base_path.rstrip('/')}{path}"
+        if params:
+            shown += "?" + "&".join(f"{k}={v}" for k, v in params.items())
+        waited = 0.0
+        attempt = 0
+        while True:
+            self.stats.requests += 1
+            reason: str
+            retry_after: float | None = None
+            try:
+                resp = self.session.get(url, params=params, timeout=(self.config.connect_timeout, self.config.timeout))
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                self.stats.statuses[type(exc).__name__] += 1
+                reason = f"{type(exc).__name__}: {_excerpt(str(exc), 200)}"
+            else:
+                status = resp.status_code
+                self.stats.statuses[str(status)] += 1
+                if 200 <= status < 300:
+                    try:
+                        return resp.json()
+                    except ValueError:
+                        reason = f"HTTP {status} with a body that is not JSON: {_excerpt(resp.text, 200)!r}"
+                elif status in (401, 403):
+                    raise LightspeedAuthError(
+                        f"{what}: HTTP {status} on {shown}: the API refused the token; check the password "
+                        f"(access token) of the `lightspeed_api` connection. Body: {_excerpt(resp.text)!r}",
+                        status=status,
+                    )
+                elif status in RETRYABLE_STATUS:
+                    reason = f"HTTP {status}: {_excerpt(resp.text, 200)!r}"
+                    if status == 429:
+                        header = resp.headers.get("Retry-After")
+                        retry_after = parse_retry_after(header)
+                        reason = f"HTTP 429 (Retry-After: {header!r})"
+                else:
+                    raise LightspeedAPIError(
+                        f"{what}: HTTP {status} on {shown} (not retryable). Body: {_excerpt(resp.text)!r}",
+                        status=status,
+                    )
+            # Retryable failure: wait, unless attempts or the wait budget are used up.
+            if retry_after is not None:
+                delay = min(retry_after, self.config.max_retry_after)
+            else:
+                delay = backoff_delay(attempt, self.config.backoff_initial, self.config.backoff_max, self._rng)
+            if attempt >= self.config.max_retries or waited + delay > self.config.retry_budget_s:
+                raise LightspeedAPIError(
+                    f"{what}: giving up on {shown} after {attempt + 1} attempts and {waited:.1f} s of "
+                    f"waiting (max_retries={self.config.max_retries}, retry_budget_s="
+                    f"{self.config.retry_budget_s:g}). Last error: {reason}"
+                )
+            log.warning("%s: %s on %s; retry %d in %.2f s", what, reason, shown, attempt + 1, delay)
+            self._sleep(delay)
+            waited += delay
+            self.stats.waited_s += delay
+            self.stats.retries += 1
+            attempt += 1
+
+    # -- paging -----------------------------------------------------------------------
+
+    def iter_version_pages(self, name: str, endpoint: str, *, after: int, deleted: bool) -> Iterator[Page]:
+        """Pages of records with version > `after`, until the API returns an empty page."""
+        cursor = after
+        number = 0
+        while True:
+            params: dict[str, Any] = {"after": cursor, "page_size": self.config.page_size}
+            if deleted:
+                params["deleted"] = "true"
+            started = time.monotonic()
+            what = f"{name} (page {number + 1}, after version {cursor})"
+            payload = self.get_json(endpoint, params, what=what)
+            records, envelope_max = _version_envelope(payload, what)
+            if not records:
+                return
+            versions = [v for v in map(record_version, records) if v is not None]
+            candidates = versions + ([envelope_max] if envelope_max is not None else [])
+            if not candidates:
+                raise LightspeedAPIError(
+                    f"{what}: page of {len(records)} records carries no version (no version.max and no "
+                    "record versions), so the cursor cannot advance"
+                )
+            page_max = max(candidates)
+            if page_max <= cursor:
+                raise LightspeedAPIError(
+                    f"{what}: the cursor did not advance (page max version {page_max} <= after {cursor}); "
+                    "stopping instead of re-reading the same page forever"
+                )
+            number += 1
+            yield Page(records, cursor, page_max, number, time.monotonic() - started)
+            cursor = page_max
+
+    def iter_id_pages(self, name: str, endpoint: str) -> Iterator[Page]:
+        """Pages of an id-paged endpoint (2.0 product categories), read in full."""
+        cursor: str | None = None
+        number = 0
+        while True:
+            params: dict[str, Any] = {"page_size": self.config.page_size}
+            if cursor is not None:
+                params["after"] = cursor
+            started = time.monotonic()
+            what = f"{name} (page {number + 1}, after id {cursor})"
+            payload = self.get_json(endpoint, params, what=what)
+            records, has_next, last_seen = _id_envelope(payload, what)
+            number += 1
+            if records:
+                yield Page(records, cursor, None, number, time.monotonic() - started)
+            if not records or not has_next:
+                return
+            if last_seen is None:
+                last = records[-1]
+                last_seen = str(last.get("id")) if isinstance(last, dict) and last.get("id") is not None else None
+            if last_seen is None or last_seen == cursor:
+                raise LightspeedAPIError(f"{what}: has_next is true but the id cursor did not advance")
+            cursor = last_seen
+
+
+def _version_envelope(payload: Any, what: str) -> tuple[list[Any], int | None]:
+    """(records, version.max) from `{"data": [...], "version": {...}}` or a bare array."""
+    if isinstance(payload, list):
+        return payload, None
+    if not isinstance(payload, dict) or "data" not in payload:
+        raise LightspeedAPIError(f"{what}: unexpected response shape: {_excerpt(repr(payload), 200)}")
+    data = payload["data"]
+    if data is None:
+        return [], None
+    if not isinstance(data, list):
+        raise LightspeedAPIError(f"{what}: `data` is a {type(data).__name__}, expected a list")
+    version = payload.get("version")
+    vmax = record_version({"version": version.get("max")}) if isinstance(version, dict) else None
+    return data, vmax
+
+
+def _id_envelope(payload: Any, what: str) -> tuple[list[Any], bool, str | None]:
+    """(records, has_next, last_seen) from the 2.0 product_categories envelope."""
+    if not isinstance(payload, dict):
+        raise LightspeedAPIError(f"{what}: unexpected response shape: {_excerpt(repr(payload), 200)}")
+    data = payload.get("data")
+    if isinstance(data, dict):
+        records = data.get("categories") or []
+    elif isinstance(data, list):
+        records = data
+    elif data is None:
+        records = []
+    else:
+        raise LightspeedAPIError(f"{what}: `data` is a {type(data).__name__}, expected an object")
+    if not isinstance(records, list):
+        raise LightspeedAPIError(f"{what}: `data.categories` is not a list")
+    info = payload.get("page_info") or {}
+    has_next = bool(info.get("has_next")) if isinstance(info, dict) else False
+    last = info.get("last_seen") if isinstance(info, dict) else None
+    return records, has_next, (str(last) if last is not None else None)

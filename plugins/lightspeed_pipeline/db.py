@@ -1,0 +1,204 @@
+"""PostgreSQL connections and migrations.
+
+Connections are psycopg 3, autocommit with explicit transactions, and no
+server-side prepared statements, so they work through a transaction-mode pooler
+(Supabase's port 6543): every setting this code relies on (search_path, timeouts,
+advisory locks) is transaction-scoped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lightspeed_pipeline.entities import ENTITIES, Entity
+
+if TYPE_CHECKING:
+    import psycopg
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[2]
+SQL_DIR = ROOT / "include" / "sql"
+MIGRATIONS_DIR = SQL_DIR / "migrations"
+VIEWS_DIR = SQL_DIR / "views"
+
+DEFAULT_SCHEMA = "public"
+# libpq parameters that may come from the connection's extra JSON.
+_LIBPQ_EXTRA = (
+    "sslmode",
+    "sslrootcert",
+    "sslcert",
+    "sslkey",
+    "connect_timeout",
+    "application_name",
+    "target_session_attrs",
+    "keepalives",
+    "keepalives_idle",
+)
+
+
+class MigrationError(RuntimeError):
+    """A migration cannot be applied (or a released one was edited)."""
+
+
+@dataclass(frozen=True)
+class DbSettings:
+    """Transaction-level settings applied at the start of every transaction."""
+
+    schema: str = DEFAULT_SCHEMA
+    statement_timeout: str = "15min"
+    lock_timeout: str = "60s"
+
+
+def target_schema() -> str:
+    """The schema all tables live in (`LIGHTSPEED_SCHEMA`, default `public`)."""
+    return os.environ.get("LIGHTSPEED_SCHEMA", "").strip() or DEFAULT_SCHEMA
+
+
+def connect_kwargs_from_airflow(conn: Any) -> tuple[dict[str, Any], DbSettings]:
+    """psycopg keyword arguments and settings from an Airflow postgres connection."""
+    extra = conn.extra_dejson or {}
+    kwargs: dict[str, Any] = {
+        "host": conn.host or None,
+        "port": conn.port or None,
+        "user": conn.login or None,
+        "password": conn.password or None,
+        "dbname": conn.schema or extra.get("dbname") or None,
+    }
+    for key in _LIBPQ_EXTRA:
+        if extra.get(key) not in (None, ""):
+            kwargs[key] = extra[key]
+    kwargs.setdefault("application_name", "lightspeed_sync")
+    settings = DbSettings(
+        schema=target_schema(),
+        statement_timeout=str(extra.get("statement_timeout", DbSettings.statement_timeout)),
+        lock_timeout=str(extra.get("lock_timeout", DbSettings.lock_timeout)),
+    )
+    return {k: v for k, v in kwargs.items() if v is not None}, settings
+
+
+def connect(conninfo: str = "", **kwargs: Any) -> psycopg.Connection[Any]:
+    """A pooler-safe psycopg connection: autocommit, prepared statements off."""
+    import psycopg
+
+    return psycopg.connect(conninfo, autocommit=True, prepare_threshold=None, **kwargs)
+
+
+def begin(conn: psycopg.Connection[Any], settings: DbSettings) -> None:
+    """Apply per-transaction settings; call first thing inside `conn.transaction()`."""
+    conn.execute(
+        "SELECT set_config('search_path', %s, true), set_config('statement_timeout', %s, true),"
+        " set_config('lock_timeout', %s, true)",
+        (quote_ident(settings.schema), settings.statement_timeout, settings.lock_timeout),
+    )
+
+
+def quote_ident(name: str) -> str:
+    """Quote an identifier (used for the schema in search_path)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def advisory_key(*parts: str) -> int:
+    """A stable signed 64-bit advisory lock key for the given name parts."""
+    digest = hashlib.sha256(":".join(("lightspeed_sync", *parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _checksum(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def migration_files(directory: Path = MIGRATIONS_DIR) -> list[Path]:
+    files = sorted(p for p in directory.glob("*.sql") if p.is_file())
+    names = [p.name.split("_", 1)[0] for p in files]
+    if len(set(names)) != len(names):
+        raise MigrationError(f"two migrations share a number in {directory}: {names}")
+    return files
+
+
+def apply_migrations(
+    conn: psycopg.Connection[Any],
+    settings: DbSettings,
+    *,
+    entities: tuple[Entity, ...] = ENTITIES,
+    migrations_dir: Path = MIGRATIONS_DIR,
+    views_dir: Path = VIEWS_DIR,
+) -> dict[str, Any]:
+    """Apply pending migrations in order, seed sync_state, (re)create the views.
+
+    Each migration runs in its own transaction holding a transaction-level advisory
+    lock, so concurrent `migrate` tasks serialise and a pooler cannot strand a lock.
+    A released migration whose text changed fails loudly instead of drifting.
+    """
+    key = advisory_key("migrate", settings.schema)
+    applied: list[str] = []
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(settings.schema)}")
+        begin(conn, settings)
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version TEXT PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL,"
+            " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+        )
+    for path in migration_files(migrations_dir):
+        version = path.name.split("_", 1)[0]
+        text = path.read_text()
+        checksum = _checksum(text)
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+            begin(conn, settings)
+            row = conn.execute("SELECT checksum FROM schema_migrations WHERE version = %s", (version,)).fetchone()
+            if row is not None:
+                if row[0] != checksum:
+                    raise MigrationError(
+                        f"migration {path.name} was edited after it was applied (checksum differs); "
+                        "released migrations are immutable: add a new migration instead"
+                    )
+                continue
+            started = time.monotonic()
+            conn.execute(text)  # type: ignore[arg-type]  # a trusted file from the package
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
+                (version, path.name, checksum),
+            )
+            log.info("applied migration %s in %.2f s", path.name, time.monotonic() - started)
+            applied.append(path.name)
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+        begin(conn, settings)
+        seeded = seed_sync_state(conn, entities)
+        views = apply_views(conn, views_dir)
+    return {"applied": applied, "seeded": seeded, "views": views}
+
+
+def seed_sync_state(conn: psycopg.Connection[Any], entities: tuple[Entity, ...] = ENTITIES) -> int:
+    """One `never_synced` sync_state row per registry entity that has none yet."""
+    cur = conn.execute(
+        "INSERT INTO sync_state (entity_type, status) SELECT unnest(%s::text[]), 'never_synced'"
+        " ON CONFLICT (entity_type) DO NOTHING",
+        ([e.name for e in entities],),
+    )
+    return cur.rowcount
+
+
+def apply_views(conn: psycopg.Connection[Any], views_dir: Path = VIEWS_DIR) -> list[str]:
+    """Run every view definition (CREATE OR REPLACE VIEW) in file order."""
+    names = []
+    for path in sorted(views_dir.glob("*.sql")):
+        conn.execute(path.read_text())  # type: ignore[arg-type]
+        names.append(path.stem)
+    return names
+
+
+def refresh_views(conn: psycopg.Connection[Any], settings: DbSettings) -> list[str]:
+    """Re-create the reporting views in one transaction (used by `finalize`)."""
+    with conn.transaction():
+        begin(conn, settings)
+        return apply_views(conn)

@@ -1,0 +1,310 @@
+"""The entity registry: every Lightspeed resource the sync reads, declared once.
+
+Everything else (DAG shape, SQL, record mapping, validation, sync_state seeding)
+reads this module, so adding an entity is one declaration here plus a migration
+for its table. The dependency order is computed with graphlib at import time; an
+unknown dependency or a cycle raises `RegistryError` naming the culprits.
+"""
+
+from __future__ import annotations
+
+import graphlib
+from dataclasses import dataclass
+from typing import Literal
+
+ColumnType = Literal["text", "bigint", "numeric", "boolean", "timestamptz"]
+Paging = Literal["version", "id"]
+
+#: SQL type of each column type (used in jsonb_to_recordset column lists).
+SQL_TYPES: dict[str, str] = {
+    "text": "text",
+    "bigint": "bigint",
+    "numeric": "numeric",
+    "boolean": "boolean",
+    "timestamptz": "timestamptz",
+}
+
+
+class RegistryError(ValueError):
+    """The registry is inconsistent (unknown dependency, cycle, duplicate name)."""
+
+
+@dataclass(frozen=True)
+class Column:
+    """A typed column copied from the record.
+
+    `paths` are dotted member paths tried in order; the first one present wins. The
+    first path is the API 2.0 member; later ones map dated API versions (for
+    example 2026-07 sends `source.outlet_id` instead of `outlet_id`), so a new API
+    version adds a path here instead of a second code path.
+    """
+
+    name: str
+    type: ColumnType = "text"
+    paths: tuple[str, ...] = ()
+    references: str | None = None  # entity whose id this column holds (orphan checks)
+    upper: bool = False  # normalise case (2026-07 sends `state` in lowercase)
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return self.paths or (self.name,)
+
+
+@dataclass(frozen=True)
+class Child:
+    """Records embedded in a parent record (a sale's line items and payments).
+
+    Stored in their own table keyed by (parent id, position) and replaced as a
+    whole whenever the parent is written, so they always match the parent.
+    """
+
+    name: str
+    table: str
+    member: str  # the parent's member holding the list
+    parent_key: str  # column holding the parent's id
+    columns: tuple[Column, ...]
+
+
+@dataclass(frozen=True)
+class Entity:
+    """One Lightspeed resource and its table."""
+
+    name: str
+    endpoint: str
+    depends_on: tuple[str, ...] = ()
+    columns: tuple[Column, ...] = ()
+    paging: Paging = "version"
+    supports_deleted: bool = False  # the endpoint honours `deleted=true`
+    children: tuple[Child, ...] = ()
+    unique_keys: tuple[str, ...] = ()  # columns expected unique among live rows (validation)
+    description: str = ""
+
+    @property
+    def table(self) -> str:
+        return f"lightspeed_{self.name}"
+
+    @property
+    def versioned(self) -> bool:
+        return self.paging == "version"
+
+
+def _c(name: str, type_: ColumnType = "text", *paths: str, ref: str | None = None, upper: bool = False) -> Column:
+    return Column(name=name, type=type_, paths=tuple(paths), references=ref, upper=upper)
+
+
+LINE_ITEMS = Child(
+    name="line_items",
+    table="lightspeed_sale_line_items",
+    member="line_items",
+    parent_key="sale_id",
+    columns=(
+        _c("id"),
+        _c("product_id", "text", "product_id", "product.id", ref="products"),
+        _c("quantity", "numeric"),
+        _c("price", "numeric", "price", "pricing.price"),
+        _c("price_total", "numeric", "price_total", "pricing.price_total"),
+        _c("tax", "numeric"),
+        _c("tax_total", "numeric"),
+        _c("tax_id", "text", ref="taxes"),
+        _c("discount", "numeric"),
+        _c("discount_total", "numeric"),
+        _c("status", "text", upper=True),
+    ),
+)
+
+PAYMENTS = Child(
+    name="payments",
+    table="lightspeed_sale_payments",
+    member="payments",
+    parent_key="sale_id",
+    columns=(
+        _c("id"),
+        _c("retailer_payment_type_id", "text", ref="payment_types"),
+        _c("payment_type_id"),
+        _c("name"),
+        _c("amount", "numeric"),
+        _c("payment_date", "timestamptz"),
+        _c("register_id", "text", ref="registers"),
+        _c("outlet_id", "text", ref="outlets"),
+    ),
+)
+
+ENTITIES: tuple[Entity, ...] = (
+    Entity(
+        "outlets",
+        "/outlets",
+        columns=(_c("name"), _c("time_zone")),
+        supports_deleted=True,
+        description="Stores (locations).",
+    ),
+    Entity(
+        "registers",
+        "/registers",
+        ("outlets",),
+        columns=(_c("name"), _c("outlet_id", ref="outlets")),
+        supports_deleted=True,
+        description="Tills, each in one outlet.",
+    ),
+    Entity("users", "/users", columns=(_c("username"), _c("display_name"), _c("email")), description="Staff."),
+    Entity("taxes", "/taxes", columns=(_c("name"), _c("rate", "numeric")), description="Sales taxes."),
+    Entity(
+        "payment_types",
+        "/payment_types",
+        columns=(_c("name"), _c("type_id")),
+        description="The store's payment types (what a payment's retailer_payment_type_id points at).",
+    ),
+    Entity("brands", "/brands", columns=(_c("name"),), description="Product brands."),
+    Entity("suppliers", "/suppliers", columns=(_c("name"),), description="Product suppliers."),
+    Entity(
+        "product_types",
+        "/product_types",
+        columns=(_c("name"),),
+        description="Deprecated in 2.0 (same tree and ids as product_categories); kept for completeness.",
+    ),
+    Entity(
+        "product_categories",
+        "/product_categories",
+        columns=(
+            _c("name"),
+            _c("parent_category_id", ref="product_categories"),
+            _c("root_category_id", ref="product_categories"),
+            _c("leaf_category", "boolean"),
+        ),
+        paging="id",
+        description="Category tree; no version: read in full every run, missing ones marked deleted.",
+    ),
+    Entity(
+        "customer_groups",
+        "/customer_groups",
+        columns=(_c("name"), _c("group_id")),
+        supports_deleted=True,
+        description="Customer groups.",
+    ),
+    Entity(
+        "products",
+        "/products",
+        ("brands", "suppliers", "product_types", "product_categories", "taxes"),
+        columns=(
+            _c("sku"),
+            _c("name"),
+            _c("handle"),
+            _c("brand_id", ref="brands"),
+            _c("supplier_id", ref="suppliers"),
+            _c("product_type_id", "text", "product_type_id", "type.id", ref="product_categories"),
+            _c("active", "boolean", "active", "is_active"),
+            _c("has_inventory", "boolean"),
+            _c("price_including_tax", "numeric"),
+            _c("price_excluding_tax", "numeric"),
+            _c("supply_price", "numeric"),
+            _c("variant_parent_id"),
+        ),
+        supports_deleted=True,
+        unique_keys=("sku",),
+        description="Products (variants are products with variant_parent_id).",
+    ),
+    Entity(
+        "customers",
+        "/customers",
+        ("customer_groups",),
+        columns=(
+            _c("customer_code"),
+            _c("first_name"),
+            _c("last_name"),
+            _c("email"),
+            _c("phone"),
+            _c("customer_group_id", ref="customer_groups"),
+            _c("loyalty_balance", "numeric"),
+        ),
+        supports_deleted=True,
+        description="Customers.",
+    ),
+    Entity(
+        "inventory",
+        "/inventory",
+        ("products", "outlets"),
+        columns=(
+            _c("product_id", ref="products"),
+            _c("outlet_id", ref="outlets"),
+            _c("inventory_level", "numeric"),
+            # 2.0 names stock on hand `inventory_level`; `current_amount` only in examples.
+            _c("current_amount", "numeric", "current_amount", "inventory_level"),
+            _c("reorder_point", "numeric"),
+            _c("reorder_amount", "numeric"),
+            _c("average_cost", "numeric"),
+        ),
+        description="Stock per product and outlet.",
+    ),
+    Entity(
+        "sales",
+        "/sales",
+        ("outlets", "registers", "users", "customers", "products", "taxes", "payment_types"),
+        columns=(
+            _c("invoice_number"),
+            _c("receipt_number"),
+            _c("status", "text", "status", "state", upper=True),
+            _c("sale_date", "timestamptz", "sale_date", "date"),
+            _c("total_price", "numeric", "total_price", "totals.price"),
+            _c("total_tax", "numeric", "total_tax", "totals.tax"),
+            _c("total_loyalty", "numeric"),
+            _c("outlet_id", "text", "outlet_id", "source.outlet_id", ref="outlets"),
+            _c("register_id", "text", "register_id", "source.register_id", ref="registers"),
+            _c("customer_id", ref="customers"),
+            _c("user_id", ref="users"),
+        ),
+        children=(LINE_ITEMS, PAYMENTS),
+        unique_keys=("invoice_number",),
+        description="Sales with their line items and payments (embedded; replaced with the sale).",
+    ),
+)
+
+
+def _check_and_order(entities: tuple[Entity, ...]) -> tuple[Entity, ...]:
+    """Return the entities in dependency order, stable w.r.t. declaration order."""
+    by_name: dict[str, Entity] = {}
+    for e in entities:
+        if e.name in by_name:
+            raise RegistryError(f"entity {e.name!r} is declared twice")
+        by_name[e.name] = e
+    for e in entities:
+        unknown = [d for d in e.depends_on if d not in by_name]
+        if unknown:
+            raise RegistryError(f"entity {e.name!r} depends on unknown entities: {', '.join(unknown)}")
+        for col in e.columns + tuple(c for ch in e.children for c in ch.columns):
+            if col.references and col.references not in by_name:
+                raise RegistryError(f"{e.name}.{col.name} references unknown entity {col.references!r}")
+    sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
+    for e in entities:
+        sorter.add(e.name, *e.depends_on)
+    try:
+        sorter.prepare()
+    except graphlib.CycleError as exc:
+        cycle = " -> ".join(exc.args[1])
+        raise RegistryError(f"entity dependency cycle: {cycle}") from exc
+    # graphlib proved there is no cycle; now take, each time, the first declared entity
+    # whose dependencies are placed, so the order reads like the declaration.
+    ordered: list[Entity] = []
+    placed: set[str] = set()
+    while len(ordered) < len(entities):
+        nxt = next(e for e in entities if e.name not in placed and placed.issuperset(e.depends_on))
+        ordered.append(nxt)
+        placed.add(nxt.name)
+    return tuple(ordered)
+
+
+def order_entities(entities: tuple[Entity, ...]) -> tuple[Entity, ...]:
+    """Validate a registry and return it in dependency order (raises `RegistryError`)."""
+    return _check_and_order(entities)
+
+
+ORDERED: tuple[Entity, ...] = order_entities(ENTITIES)
+BY_NAME: dict[str, Entity] = {e.name: e for e in ENTITIES}
+NAMES: tuple[str, ...] = tuple(e.name for e in ORDERED)
+CHILD_TABLES: tuple[str, ...] = tuple(ch.table for e in ENTITIES for ch in e.children)
+
+
+def get(name: str) -> Entity:
+    """The entity called `name`, or a KeyError listing the valid names."""
+    try:
+        return BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"unknown entity {name!r}; known: {', '.join(NAMES)}") from None

@@ -1,0 +1,192 @@
+"""Thin operators joining the client, the store and the DAG. Only counts go to XCom.
+
+Heavy imports (requests, psycopg) happen inside `execute`, so parsing the DAG stays fast.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowException, AirflowSkipException
+
+from lightspeed_pipeline import entities as registry
+
+log = logging.getLogger(__name__)
+
+API_CONN_ID = "lightspeed_api"
+POSTGRES_CONN_ID = "lightspeed_postgres"
+
+
+def selected_entities(params: dict[str, Any] | None) -> set[str]:
+    """Entity names chosen by the `entities` param; empty or missing means all."""
+    chosen = (params or {}).get("entities") or []
+    if isinstance(chosen, str):
+        chosen = [s.strip() for s in chosen.split(",") if s.strip()]
+    unknown = sorted(set(chosen) - set(registry.NAMES))
+    if unknown:
+        raise AirflowException(f"unknown entities in params.entities: {unknown}; known: {list(registry.NAMES)}")
+    return set(chosen) or set(registry.NAMES)
+
+
+def _store(postgres_conn_id: str) -> Any:
+    from lightspeed_pipeline.hooks import LightspeedPostgresHook
+
+    return LightspeedPostgresHook(postgres_conn_id).get_store()
+
+
+class MigrateOperator(BaseOperator):
+    """Apply pending SQL migrations, seed sync_state, (re)create the views."""
+
+    ui_color = "#e8f0fe"
+
+    def __init__(self, *, postgres_conn_id: str = POSTGRES_CONN_ID, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.postgres_conn_id = postgres_conn_id
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from lightspeed_pipeline.db import apply_migrations
+
+        store = _store(self.postgres_conn_id)
+        try:
+            result = apply_migrations(store.conn, store.settings)
+        finally:
+            store.conn.close()
+        log.info(
+            "schema %s: applied %s, seeded %d sync_state rows, views %s",
+            store.schema,
+            result["applied"] or "nothing new",
+            result["seeded"],
+            result["views"],
+        )
+        return result
+
+
+class EntitySyncOperator(BaseOperator):
+    """Sync one entity from its stored cursor (or from 0 with params.full_refresh)."""
+
+    ui_color = "#e6f4ea"
+
+    def __init__(
+        self,
+        *,
+        entity: str,
+        api_conn_id: str = API_CONN_ID,
+        postgres_conn_id: str = POSTGRES_CONN_ID,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        registry.get(entity)  # fail at parse time on a typo
+        self.entity = entity
+        self.api_conn_id = api_conn_id
+        self.postgres_conn_id = postgres_conn_id
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from lightspeed_pipeline.hooks import LightspeedHook
+        from lightspeed_pipeline.sync import sync_entity
+
+        params = context.get("params") or {}
+        if self.entity not in selected_entities(params):
+            raise AirflowSkipException(f"{self.entity} is not in params.entities")
+        entity = registry.get(self.entity)
+        store = _store(self.postgres_conn_id)
+        try:
+            with LightspeedHook(self.api_conn_id).get_conn() as client:
+                result = sync_entity(
+                    entity,
+                    client,
+                    store,
+                    full_refresh=bool(params.get("full_refresh")),
+                    run_id=context.get("run_id"),
+                )
+        finally:
+            store.conn.close()
+        return result.as_dict()
+
+
+class EntityValidateOperator(BaseOperator):
+    """Count rows, orphans and duplicates of one entity; record them in sync_validation."""
+
+    ui_color = "#fef7e0"
+
+    def __init__(self, *, entity: str, postgres_conn_id: str = POSTGRES_CONN_ID, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        registry.get(entity)
+        self.entity = entity
+        self.postgres_conn_id = postgres_conn_id
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from lightspeed_pipeline.validate import validate_entity
+
+        store = _store(self.postgres_conn_id)
+        try:
+            return validate_entity(registry.get(self.entity), store, run_id=context.get("run_id")).as_dict()
+        finally:
+            store.conn.close()
+
+
+class FinalizeOperator(BaseOperator):
+    """Refresh the views, write the run summary, and fail the run if any entity failed.
+
+    Runs with trigger rule ALL_DONE; it is the DAG's only leaf, so raising here is
+    what makes a run with a failed entity end `failed`.
+    """
+
+    ui_color = "#fce8e6"
+
+    def __init__(self, *, postgres_conn_id: str = POSTGRES_CONN_ID, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.postgres_conn_id = postgres_conn_id
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from lightspeed_pipeline.db import refresh_views
+        from lightspeed_pipeline.report import FAILED_STATES, run_summary
+
+        run_id = context.get("run_id")
+        states = self._entity_states(context)
+        started = time.monotonic()
+        store = _store(self.postgres_conn_id)
+        try:
+            views = refresh_views(store.conn, store.settings)
+            summary = run_summary(store, run_id=run_id, task_states=states)
+            failed = sorted(e for e, s in summary["entities"].items() if s["state"] in FAILED_STATES)
+            store.log_event(
+                "all",
+                "run_summary",
+                "failed" if failed else "completed",
+                duration_s=time.monotonic() - started,
+                records=summary["records"],
+                error=f"failed entities: {', '.join(failed)}" if failed else None,
+                metadata={"run_id": run_id, "views": views, **summary},
+            )
+        finally:
+            store.conn.close()
+        for line in summary["table"]:
+            log.info(line)
+        if failed:
+            details = "; ".join(f"{e}: {summary['entities'][e].get('error') or 'failed'}" for e in failed)
+            raise AirflowException(f"{len(failed)} entit{'y' if len(failed) == 1 else 'ies'} failed: {details}")
+        return {k: v for k, v in summary.items() if k != "table"}
+
+    @staticmethod
+    def _entity_states(context: Any) -> dict[str, str]:
+        """Per entity: the worst state of its group's tasks in this run."""
+        ti = context["ti"]
+        try:
+            raw = ti.get_task_states(dag_id=ti.dag_id, run_ids=[context["run_id"]])
+        except Exception as exc:
+            log.warning("could not read task states (%s); using sync_state only", exc)
+            return {}
+        task_states: dict[str, Any] = raw.get(context["run_id"], {}) if isinstance(raw, dict) else {}
+        rank = {"failed": 4, "upstream_failed": 3, "success": 1, "skipped": 0}
+        out: dict[str, str] = {}
+        for task_id, state in task_states.items():
+            group, _, _ = task_id.partition(".")
+            if group not in registry.BY_NAME:
+                continue
+            state = str(state or "none")
+            if rank.get(state, 2) >= rank.get(out.get(group, "skipped"), 2) or group not in out:
+                out[group] = state
+        return out

@@ -1,0 +1,293 @@
+"""Writing pages to PostgreSQL: one transaction per page, set-based, version-guarded.
+
+Per page, inside ONE transaction:
+  1. upsert all rows with one `INSERT ... SELECT FROM jsonb_to_recordset(...) ON
+     CONFLICT (id) DO UPDATE ... WHERE excluded.version > stored.version`; rows whose
+     stored version is already >= are filtered out before they reach a row lock, so a
+     replayed page writes nothing;
+  2. replace the children (line items, payments) of exactly the sales that step 1 wrote;
+  3. store rejected records in `sync_rejects`;
+  4. move `sync_state.last_version` forward to the page's max version; COMMIT.
+A crash loses at most the page in flight and the rerun resumes from the committed
+cursor. Identifiers come only from the entity registry (psycopg.sql.Identifier).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from psycopg import sql
+
+from lightspeed_pipeline.db import DbSettings, begin
+from lightspeed_pipeline.entities import Child, Column, Entity
+from lightspeed_pipeline.mapping import PreparedPage, to_pg_json
+
+if TYPE_CHECKING:
+    import psycopg
+
+log = logging.getLogger(__name__)
+
+_BASE_COLUMNS = (
+    ("id", "text"),
+    ("version", "bigint"),
+    ("created_at", "timestamptz"),
+    ("updated_at", "timestamptz"),
+    ("deleted_at", "timestamptz"),
+)
+
+
+@dataclass
+class PageCounts:
+    """What one page did to the database."""
+
+    received: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0  # rows written with deleted_at set
+    child_rows: int = 0
+    rejected: int = 0
+    escaped: int = 0
+
+
+@dataclass(frozen=True)
+class SyncStart:
+    last_version: int | None
+    status_before: str | None
+
+
+def _record_columns(columns: list[tuple[str, str]]) -> sql.Composable:
+    return sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(t)) for n, t in columns)
+
+
+def _entity_columns(entity: Entity) -> list[tuple[str, str]]:
+    return list(_BASE_COLUMNS) + [(c.name, c.type) for c in entity.columns] + [("data", "jsonb")]
+
+
+def _child_columns(child: Child) -> list[tuple[str, str]]:
+    cols: list[Column] = list(child.columns)
+    return (
+        [(child.parent_key, "text"), ("position", "integer")] + [(c.name, c.type) for c in cols] + [("data", "jsonb")]
+    )
+
+
+@cache
+def upsert_sql(entity: Entity, schema: str) -> sql.Composed:
+    """The one statement that upserts a page of `entity` and reports what it wrote."""
+    cols = _entity_columns(entity)
+    names = [n for n, _ in cols]
+    table = sql.Identifier(schema, entity.table)
+    ident = [sql.Identifier(n) for n in names]
+    if entity.versioned:
+        # Equal or older versions never reach the INSERT (no row lock, no WAL).
+        pre_filter = sql.SQL("t.id IS NULL OR t.version IS NULL OR s.version > t.version")
+        guard = sql.SQL("t.version IS NULL OR excluded.version > t.version")
+        order = sql.SQL("s.id, s.version DESC NULLS LAST")
+    else:
+        # No version (product categories): write only what differs, and revive deleted rows.
+        pre_filter = sql.SQL("t.id IS NULL OR t.data IS DISTINCT FROM s.data OR t.deleted_at IS NOT NULL")
+        guard = sql.SQL("t.data IS DISTINCT FROM excluded.data OR t.deleted_at IS NOT NULL")
+        order = sql.SQL("s.id")
+    return sql.SQL(
+        """
+WITH src AS (
+    SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS r({record_columns})
+), fresh AS (
+    SELECT DISTINCT ON (s.id) s.*
+    FROM src s LEFT JOIN {table} t ON t.id = s.id
+    WHERE {pre_filter}
+    ORDER BY {order}
+), written AS (
+    INSERT INTO {table} AS t ({columns}, synced_at)
+    SELECT {columns}, now() FROM fresh
+    ON CONFLICT (id) DO UPDATE SET {assignments}, synced_at = excluded.synced_at
+    WHERE {guard}
+    RETURNING t.id, (t.xmax = 0) AS inserted, (t.deleted_at IS NOT NULL) AS deleted
+)
+SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted),
+       count(*) FILTER (WHERE deleted), coalesce(array_agg(id), '{{}}')
+FROM written
+"""
+    ).format(
+        record_columns=_record_columns(cols),
+        table=table,
+        pre_filter=pre_filter,
+        order=order,
+        columns=sql.SQL(", ").join(ident),
+        assignments=sql.SQL(", ").join(
+            sql.SQL("{} = excluded.{}").format(i, i) for i in ident if i != sql.Identifier("id")
+        ),
+        guard=guard,
+    )
+
+
+@cache
+def child_sql(child: Child, schema: str) -> tuple[sql.Composed, sql.Composed]:
+    """(delete, insert) statements that replace the children of the given parents."""
+    cols = _child_columns(child)
+    table = sql.Identifier(schema, child.table)
+    parent = sql.Identifier(child.parent_key)
+    columns = sql.SQL(", ").join(sql.Identifier(n) for n, _ in cols)
+    delete = sql.SQL("DELETE FROM {table} WHERE {parent} = ANY(%(ids)s)").format(table=table, parent=parent)
+    insert = sql.SQL(
+        "INSERT INTO {table} ({columns}, synced_at) SELECT {columns}, now()"
+        " FROM jsonb_to_recordset(%(rows)s::jsonb) AS r({record_columns}) WHERE {parent} = ANY(%(ids)s)"
+    ).format(table=table, columns=columns, record_columns=_record_columns(cols), parent=parent)
+    return delete, insert
+
+
+class Store:
+    """Sync bookkeeping and page writes over one psycopg connection."""
+
+    def __init__(self, conn: psycopg.Connection[Any], settings: DbSettings) -> None:
+        self.conn = conn
+        self.settings = settings
+        self.schema = settings.schema
+
+    def _t(self, name: str) -> sql.Identifier:
+        return sql.Identifier(self.schema, name)
+
+    # -- sync_state / sync_log --------------------------------------------------------
+
+    def start_sync(self, entity: Entity, *, run_id: str | None, action: str | None = None) -> SyncStart:
+        """Mark `entity` running; returns the committed cursor it resumes from."""
+        with self.conn.transaction():
+            begin(self.conn, self.settings)
+            row = self.conn.execute(
+                sql.SQL(
+                    "WITH before AS (SELECT status FROM {st} WHERE entity_type = %(e)s)"
+                    " INSERT INTO {st} AS s (entity_type, status, last_attempt_at, last_run_id)"
+                    " VALUES (%(e)s, 'running', now(), %(run)s)"
+                    " ON CONFLICT (entity_type) DO UPDATE SET status = 'running', error_message = NULL,"
+                    " last_attempt_at = now(), last_run_id = %(run)s, updated_at = now()"
+                    " RETURNING s.last_version, (SELECT status FROM before)"
+                ).format(st=self._t("sync_state")),
+                {"e": entity.name, "run": run_id},
+            ).fetchone()
+        assert row is not None
+        return SyncStart(last_version=row[0], status_before=row[1])
+
+    def log_event(
+        self,
+        entity_type: str,
+        action: str,
+        status: str,
+        *,
+        duration_s: float | None = None,
+        records: int = 0,
+        error: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        with self.conn.transaction():
+            begin(self.conn, self.settings)
+            self.conn.execute(
+                sql.SQL(
+                    "INSERT INTO {log} (entity_type, action, status, duration_seconds, records_processed,"
+                    " error_details, metadata) VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb)"
+                ).format(log=self._t("sync_log")),
+                (
+                    entity_type,
+                    action,
+                    status,
+                    round(duration_s, 3) if duration_s is not None else None,
+                    records,
+                    error,
+                    json.dumps(metadata or {}, default=str),
+                ),
+            )
+
+    def finish_sync(self, entity: Entity) -> None:
+        with self.conn.transaction():
+            begin(self.conn, self.settings)
+            self.conn.execute(
+                sql.SQL(
+                    "UPDATE {st} SET status = 'success', error_message = NULL, last_sync_time = now(),"
+                    " updated_at = now() WHERE entity_type = %s"
+                ).format(st=self._t("sync_state")),
+                (entity.name,),
+            )
+
+    def fail_sync(self, entity: Entity, message: str) -> None:
+        with self.conn.transaction():
+            begin(self.conn, self.settings)
+            self.conn.execute(
+                sql.SQL(
+                    "UPDATE {st} SET status = 'failed', error_message = %s, updated_at = now() WHERE entity_type = %s"
+                ).format(st=self._t("sync_state")),
+                (message[:4000], entity.name),
+            )
+
+    # -- pages ------------------------------------------------------------------------
+
+    def write_page(
+        self,
+        entity: Entity,
+        page: PreparedPage,
+        *,
+        cursor: int | None,
+        after: int | str | None,
+        run_id: str | None,
+    ) -> PageCounts:
+        """Write one prepared page and (for versioned entities) move the cursor, atomically."""
+        counts = PageCounts(received=len(page.rows) + len(page.rejects), rejected=len(page.rejects))
+        rows_json, escaped = to_pg_json(page.rows)
+        counts.escaped = escaped
+        with self.conn.transaction():
+            begin(self.conn, self.settings)
+            if page.rows:
+                res = self.conn.execute(upsert_sql(entity, self.schema), {"rows": rows_json}).fetchone()
+                assert res is not None
+                counts.inserted, counts.updated, counts.deleted, written_ids = res
+                counts.unchanged = len(page.rows) - counts.inserted - counts.updated
+                if entity.children and written_ids:
+                    for child in entity.children:
+                        delete, insert = child_sql(child, self.schema)
+                        self.conn.execute(delete, {"ids": written_ids})
+                        child_json, child_escaped = to_pg_json(page.children.get(child.name, []))
+                        counts.escaped += child_escaped
+                        cur = self.conn.execute(insert, {"rows": child_json, "ids": written_ids})
+                        counts.child_rows += max(cur.rowcount, 0)
+            if page.rejects:
+                self._store_rejects(entity, page, after, run_id)
+            if cursor is not None:
+                self.conn.execute(
+                    sql.SQL(
+                        "UPDATE {st} SET last_version = GREATEST(COALESCE(last_version, 0), %s), updated_at = now()"
+                        " WHERE entity_type = %s"
+                    ).format(st=self._t("sync_state")),
+                    (cursor, entity.name),
+                )
+        return counts
+
+    def _store_rejects(self, entity: Entity, page: PreparedPage, after: int | str | None, run_id: str | None) -> None:
+        payloads = [{"reason": r.reason, "payload": r.payload} for r in page.rejects]
+        doc, _ = to_pg_json(payloads)
+        self.conn.execute(
+            sql.SQL(
+                "INSERT INTO {rej} (entity_type, after_version, reason, payload, run_id)"
+                " SELECT %(e)s, %(after)s, r.reason, r.payload, %(run)s"
+                " FROM jsonb_to_recordset(%(doc)s::jsonb) AS r(reason text, payload jsonb)"
+            ).format(rej=self._t("sync_rejects")),
+            {"e": entity.name, "after": None if after is None else str(after), "run": run_id, "doc": doc},
+        )
+
+    def mark_missing_deleted(self, entity: Entity, seen_ids: list[str]) -> int:
+        """After a complete read of an unversioned entity: rows it no longer lists are deleted."""
+        with self.conn.transaction():
+            begin(self.conn, self.settings)
+            cur = self.conn.execute(
+                sql.SQL(
+                    "UPDATE {t} SET deleted_at = now(), synced_at = now()"
+                    " WHERE deleted_at IS NULL AND NOT (id = ANY(%s))"
+                ).format(t=self._t(entity.table)),
+                (seen_ids,),
+            )
+            return max(cur.rowcount, 0)
+
+
+def counts_dict(counts: PageCounts) -> dict[str, int]:
+    return asdict(counts)

@@ -1,0 +1,146 @@
+"""Migrations and the page store against a real PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from lightspeed_pipeline import entities as reg
+from lightspeed_pipeline.db import MigrationError, apply_migrations
+from lightspeed_pipeline.mapping import prepare_page
+from lightspeed_pipeline.store import Store
+
+PG_TYPES = {
+    "text": "text",
+    "bigint": "bigint",
+    "numeric": "numeric",
+    "boolean": "boolean",
+    "timestamptz": "timestamp with time zone",
+    "integer": "integer",
+    "jsonb": "jsonb",
+}
+
+
+def columns(db: Any, schema: str, table: str) -> dict[str, str]:
+    rows = db.execute(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = %s AND table_name = %s",
+        (schema, table),
+    ).fetchall()
+    return dict(rows)
+
+
+def test_migrations_create_every_table_with_registry_columns(migrated: Any, schema: str) -> None:
+    for e in reg.ENTITIES:
+        cols = columns(migrated, schema, e.table)
+        expected = {"id": "text", "version": "bigint", "created_at": "timestamptz", "updated_at": "timestamptz",
+                    "deleted_at": "timestamptz", "data": "jsonb", "synced_at": "timestamptz"}
+        expected.update({c.name: c.type for c in e.columns})
+        for name, type_ in expected.items():
+            assert cols.get(name) == PG_TYPES[type_], (e.table, name, cols.get(name))
+        for child in e.children:
+            ccols = columns(migrated, schema, child.table)
+            for c in child.columns:
+                assert ccols.get(c.name) == PG_TYPES[c.type], (child.table, c.name)
+            assert ccols[child.parent_key] == "text" and ccols["position"] == "integer"
+    states = dict(migrated.execute(f'SELECT entity_type, status FROM "{schema}".sync_state').fetchall())
+    assert states == {name: "never_synced" for name in reg.NAMES}
+
+
+def test_interface_indexes_exist(migrated: Any, schema: str) -> None:
+    rows = migrated.execute(
+        "SELECT t.relname, a.attname FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid"
+        " JOIN pg_namespace n ON n.oid = t.relnamespace"
+        " JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = i.indkey[0] WHERE n.nspname = %s",
+        (schema,),
+    ).fetchall()
+    leading = set(rows)
+    for table, column in [
+        ("lightspeed_products", "sku"), ("lightspeed_customers", "email"), ("lightspeed_sales", "invoice_number"),
+        ("lightspeed_sales", "sale_date"), ("lightspeed_sales", "updated_at"), ("lightspeed_sale_line_items", "sale_id"),
+        ("lightspeed_sale_line_items", "product_id"), ("lightspeed_inventory", "product_id"),
+        ("lightspeed_inventory", "outlet_id"), ("sync_log", "timestamp"),
+    ]:
+        assert (table, column) in leading, (table, column)
+
+
+def test_migrations_are_idempotent_and_immutable(migrated: Any, settings: Any, tmp_path: Any) -> None:
+    again = apply_migrations(migrated, settings)
+    assert again["applied"] == [] and again["seeded"] == 0
+    (tmp_path / "0001_initial.sql").write_text("-- edited\n")
+    with pytest.raises(MigrationError, match="edited after it was applied"):
+        apply_migrations(migrated, settings, migrations_dir=tmp_path)
+
+
+def write(store: Store, entity_name: str, records: list[Any], cursor: int | None = None) -> Any:
+    entity = reg.get(entity_name)
+    page = prepare_page(entity, records)
+    return store.write_page(entity, page, cursor=cursor if cursor is not None else page.max_version,
+                            after=0, run_id="t")
+
+
+def test_upsert_is_version_guarded_and_replays_write_nothing(migrated: Any, settings: Any, schema: str) -> None:
+    store = Store(migrated, settings)
+    first = write(store, "products", [{"id": "p1", "version": 10, "sku": "A"}, {"id": "p2", "version": 11}])
+    assert (first.inserted, first.updated, first.unchanged) == (2, 0, 0)
+    synced = migrated.execute(f'SELECT synced_at FROM "{schema}".lightspeed_products WHERE id = %s', ("p1",)).fetchone()
+    replay = write(store, "products", [{"id": "p1", "version": 10, "sku": "CHANGED"}, {"id": "p2", "version": 9}])
+    assert (replay.inserted, replay.updated, replay.unchanged) == (0, 0, 2)
+    row = migrated.execute(f'SELECT sku, version, synced_at FROM "{schema}".lightspeed_products WHERE id = %s',
+                           ("p1",)).fetchone()
+    assert row == ("A", 10, synced[0])
+    newer = write(store, "products", [{"id": "p1", "version": 12, "sku": "B", "deleted_at": "2024-01-01T00:00:00Z"}])
+    assert (newer.updated, newer.deleted) == (1, 1)
+    last = migrated.execute(f"SELECT last_version FROM \"{schema}\".sync_state WHERE entity_type = 'products'").fetchone()
+    assert last == (12,)
+    write(store, "products", [], cursor=5)  # the cursor never moves back
+    assert migrated.execute(f"SELECT last_version FROM \"{schema}\".sync_state WHERE entity_type = 'products'"
+                            ).fetchone() == (12,)
+
+
+def test_sale_children_are_replaced_to_match_the_sale(migrated: Any, settings: Any, schema: str) -> None:
+    store = Store(migrated, settings)
+    sale = {"id": "s1", "version": 1, "status": "CLOSED",
+            "line_items": [{"id": "a", "product_id": "p1"}, {"id": "b", "product_id": "p2"}],
+            "payments": [{"id": "pay", "retailer_payment_type_id": "pt", "amount": 5}]}
+    write(store, "sales", [sale])
+    voided = {**sale, "version": 2, "status": "VOIDED", "line_items": [{"id": "a", "product_id": "p1", "status": "VOIDED"}],
+              "payments": []}
+    counts = write(store, "sales", [voided])
+    assert counts.child_rows == 1
+    items = migrated.execute(f'SELECT id, status FROM "{schema}".lightspeed_sale_line_items').fetchall()
+    assert items == [("a", "VOIDED")]
+    assert migrated.execute(f'SELECT count(*) FROM "{schema}".lightspeed_sale_payments').fetchone() == (0,)
+    # An older replay of the sale leaves its children alone.
+    write(store, "sales", [sale])
+    assert migrated.execute(f'SELECT count(*) FROM "{schema}".lightspeed_sale_line_items').fetchone() == (1,)
+
+
+def test_hostile_strings_are_stored(migrated: Any, settings: Any, schema: str) -> None:
+    store = Store(migrated, settings)
+    rec = {"id": "c1", "version": 1, "first_name": "nul\x00byte", "last_name": "lone \udc00", "email": "😀@x.io",
+           "note": "x" * 100_000, "loyalty_balance": "12.50", "unknown_field": {"nested": [1, None]}}
+    counts = write(store, "customers", [rec, "garbage"])
+    assert (counts.inserted, counts.rejected) == (1, 1)
+    assert counts.escaped == 4  # two strings, each in its typed column and in data
+    row = migrated.execute(f'SELECT first_name, last_name, email, loyalty_balance, length(data->>\'note\')'
+                           f' FROM "{schema}".lightspeed_customers').fetchone()
+    assert row[0] == "nul\\u0000byte" and row[1] == "lone \\udc00" and row[2] == "😀@x.io"
+    assert str(row[3]) == "12.50" and row[4] == 100_000
+    rej = migrated.execute(f'SELECT entity_type, reason, payload FROM "{schema}".sync_rejects').fetchall()
+    assert rej == [("customers", "not a JSON object", "garbage")]
+
+
+def test_categories_missing_from_a_complete_read_are_marked_deleted(migrated: Any, settings: Any, schema: str) -> None:
+    store = Store(migrated, settings)
+    entity = reg.get("product_categories")
+    write(store, "product_categories", [{"id": "a", "name": "A"}, {"id": "b", "name": "B"}])
+    again = write(store, "product_categories", [{"id": "a", "name": "A"}])
+    assert (again.inserted, again.updated, again.unchanged) == (0, 0, 1)
+    assert store.mark_missing_deleted(entity, ["a"]) == 1
+    rows = dict(migrated.execute(f'SELECT id, deleted_at IS NOT NULL FROM "{schema}".lightspeed_product_categories'))
+    assert rows == {"a": False, "b": True}
+    revived = write(store, "product_categories", [{"id": "b", "name": "B"}])
+    assert revived.updated == 1
+    assert migrated.execute(f'SELECT count(*) FROM "{schema}".lightspeed_product_categories WHERE deleted_at IS NOT NULL'
+                            ).fetchone() == (0,)

@@ -6,7 +6,6 @@ here at module import time, before any test module imports Airflow.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -18,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from devtools.simproc import SimulatorProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="lightspeed-airflow-home-"))
@@ -89,74 +90,29 @@ def migrated(db: Any, settings: Any) -> Any:
     return db
 
 
-class SimulatorProcess:
-    """`python -m simulator` in a subprocess, plus helpers for its control endpoints."""
-
-    def __init__(self, *, scale: str = "test", seed: int = 42, max_page_size: int = 200, extra: list[str] | None = None):
-        cmd = [
-            sys.executable, "-m", "simulator", "--port", "0", "--seed", str(seed), "--scale", scale,
-            "--token", TOKEN, "--max-page-size", str(max_page_size), *(extra or []),
-        ]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"simulator did not start (exit code {self.proc.poll()})")
-        self.url: str = json.loads(line)["url"]
-        import requests
-
-        self.http = requests.Session()
-
-    def state(self) -> dict[str, list[dict[str, Any]]]:
-        return self.http.get(f"{self.url}/__sim/state", timeout=30).json()["resources"]
-
-    def stats(self) -> dict[str, Any]:
-        return self.http.get(f"{self.url}/__sim/stats", timeout=30).json()
-
-    def reset_stats(self) -> None:
-        self.http.post(f"{self.url}/__sim/stats/reset", timeout=30).raise_for_status()
-
-    def faults(self, **config: Any) -> None:
-        self.http.post(f"{self.url}/__sim/faults", json=config, timeout=30).raise_for_status()
-
-    def mutate(self, **spec: Any) -> dict[str, Any]:
-        resp = self.http.post(f"{self.url}/__sim/mutate", json=spec, timeout=30)
-        resp.raise_for_status()
-        return resp.json()
-
-    def stop(self) -> None:
-        self.http.close()
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-
 @pytest.fixture
 def simulator() -> Iterator[SimulatorProcess]:
-    sim = SimulatorProcess()
+    sim = SimulatorProcess(token=TOKEN)
     yield sim
     sim.stop()
 
 
-def api_connection(url: str, **extra: Any) -> str:
-    """AIRFLOW_CONN_LIGHTSPEED_API value for the simulator (JSON form)."""
-    opts = {"page_size": 50, "backoff_initial": 0.05, "backoff_max": 0.5, "max_retries": 8}
-    opts.update(extra)
-    return json.dumps({"conn_type": "http", "host": url, "password": TOKEN, "extra": opts})
+FAST_RETRIES = {"page_size": 50, "backoff_initial": 0.05, "backoff_max": 0.5, "max_retries": 8}
 
 
 @pytest.fixture
 def connections(simulator: SimulatorProcess, pg_dsn: str, schema: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Point the two Airflow connections at the simulator and the test database."""
-    monkeypatch.setenv("AIRFLOW_CONN_LIGHTSPEED_API", api_connection(simulator.url))
+    monkeypatch.setenv("AIRFLOW_CONN_LIGHTSPEED_API", simulator.airflow_connection(**FAST_RETRIES))
     monkeypatch.setenv("AIRFLOW_CONN_LIGHTSPEED_POSTGRES", pg_dsn)
 
 
 @pytest.fixture(scope="session")
 def airflow_db() -> None:
     """Airflow's own metadata database (SQLite), migrated once per session."""
-    subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], check=True,
-                   capture_output=True, env=os.environ.copy())
+    subprocess.run(
+        [str(Path(sys.executable).parent / "airflow"), "db", "migrate"],
+        check=True,
+        capture_output=True,
+        env=os.environ.copy(),
+    )

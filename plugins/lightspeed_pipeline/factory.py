@@ -89,8 +89,7 @@ def build_dag(
                 type="boolean",
                 title="Full refresh",
                 description=(
-                    "Re-read the selected entities from version 0 "
-                    "(rows whose version is unchanged are not rewritten)."
+                    "Re-read the selected entities from version 0 (rows whose version is unchanged are not rewritten)."
                 ),
             ),
             "entities": Param(

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from lightspeed_pipeline import entities as reg
 from lightspeed_pipeline.db import MigrationError, apply_migrations
 from lightspeed_pipeline.mapping import prepare_page
@@ -33,8 +32,15 @@ def columns(db: Any, schema: str, table: str) -> dict[str, str]:
 def test_migrations_create_every_table_with_registry_columns(migrated: Any, schema: str) -> None:
     for e in reg.ENTITIES:
         cols = columns(migrated, schema, e.table)
-        expected = {"id": "text", "version": "bigint", "created_at": "timestamptz", "updated_at": "timestamptz",
-                    "deleted_at": "timestamptz", "data": "jsonb", "synced_at": "timestamptz"}
+        expected = {
+            "id": "text",
+            "version": "bigint",
+            "created_at": "timestamptz",
+            "updated_at": "timestamptz",
+            "deleted_at": "timestamptz",
+            "data": "jsonb",
+            "synced_at": "timestamptz",
+        }
         expected.update({c.name: c.type for c in e.columns})
         for name, type_ in expected.items():
             assert cols.get(name) == PG_TYPES[type_], (e.table, name, cols.get(name))
@@ -56,10 +62,16 @@ def test_interface_indexes_exist(migrated: Any, schema: str) -> None:
     ).fetchall()
     leading = set(rows)
     for table, column in [
-        ("lightspeed_products", "sku"), ("lightspeed_customers", "email"), ("lightspeed_sales", "invoice_number"),
-        ("lightspeed_sales", "sale_date"), ("lightspeed_sales", "updated_at"), ("lightspeed_sale_line_items", "sale_id"),
-        ("lightspeed_sale_line_items", "product_id"), ("lightspeed_inventory", "product_id"),
-        ("lightspeed_inventory", "outlet_id"), ("sync_log", "timestamp"),
+        ("lightspeed_products", "sku"),
+        ("lightspeed_customers", "email"),
+        ("lightspeed_sales", "invoice_number"),
+        ("lightspeed_sales", "sale_date"),
+        ("lightspeed_sales", "updated_at"),
+        ("lightspeed_sale_line_items", "sale_id"),
+        ("lightspeed_sale_line_items", "product_id"),
+        ("lightspeed_inventory", "product_id"),
+        ("lightspeed_inventory", "outlet_id"),
+        ("sync_log", "timestamp"),
     ]:
         assert (table, column) in leading, (table, column)
 
@@ -75,8 +87,9 @@ def test_migrations_are_idempotent_and_immutable(migrated: Any, settings: Any, t
 def write(store: Store, entity_name: str, records: list[Any], cursor: int | None = None) -> Any:
     entity = reg.get(entity_name)
     page = prepare_page(entity, records)
-    return store.write_page(entity, page, cursor=cursor if cursor is not None else page.max_version,
-                            after=0, run_id="t")
+    return store.write_page(
+        entity, page, cursor=cursor if cursor is not None else page.max_version, after=0, run_id="t"
+    )
 
 
 def test_upsert_is_version_guarded_and_replays_write_nothing(migrated: Any, settings: Any, schema: str) -> None:
@@ -86,26 +99,39 @@ def test_upsert_is_version_guarded_and_replays_write_nothing(migrated: Any, sett
     synced = migrated.execute(f'SELECT synced_at FROM "{schema}".lightspeed_products WHERE id = %s', ("p1",)).fetchone()
     replay = write(store, "products", [{"id": "p1", "version": 10, "sku": "CHANGED"}, {"id": "p2", "version": 9}])
     assert (replay.inserted, replay.updated, replay.unchanged) == (0, 0, 2)
-    row = migrated.execute(f'SELECT sku, version, synced_at FROM "{schema}".lightspeed_products WHERE id = %s',
-                           ("p1",)).fetchone()
+    row = migrated.execute(
+        f'SELECT sku, version, synced_at FROM "{schema}".lightspeed_products WHERE id = %s', ("p1",)
+    ).fetchone()
     assert row == ("A", 10, synced[0])
     newer = write(store, "products", [{"id": "p1", "version": 12, "sku": "B", "deleted_at": "2024-01-01T00:00:00Z"}])
     assert (newer.updated, newer.deleted) == (1, 1)
-    last = migrated.execute(f"SELECT last_version FROM \"{schema}\".sync_state WHERE entity_type = 'products'").fetchone()
+    last = migrated.execute(
+        f"SELECT last_version FROM \"{schema}\".sync_state WHERE entity_type = 'products'"
+    ).fetchone()
     assert last == (12,)
     write(store, "products", [], cursor=5)  # the cursor never moves back
-    assert migrated.execute(f"SELECT last_version FROM \"{schema}\".sync_state WHERE entity_type = 'products'"
-                            ).fetchone() == (12,)
+    assert migrated.execute(
+        f"SELECT last_version FROM \"{schema}\".sync_state WHERE entity_type = 'products'"
+    ).fetchone() == (12,)
 
 
 def test_sale_children_are_replaced_to_match_the_sale(migrated: Any, settings: Any, schema: str) -> None:
     store = Store(migrated, settings)
-    sale = {"id": "s1", "version": 1, "status": "CLOSED",
-            "line_items": [{"id": "a", "product_id": "p1"}, {"id": "b", "product_id": "p2"}],
-            "payments": [{"id": "pay", "retailer_payment_type_id": "pt", "amount": 5}]}
+    sale = {
+        "id": "s1",
+        "version": 1,
+        "status": "CLOSED",
+        "line_items": [{"id": "a", "product_id": "p1"}, {"id": "b", "product_id": "p2"}],
+        "payments": [{"id": "pay", "retailer_payment_type_id": "pt", "amount": 5}],
+    }
     write(store, "sales", [sale])
-    voided = {**sale, "version": 2, "status": "VOIDED", "line_items": [{"id": "a", "product_id": "p1", "status": "VOIDED"}],
-              "payments": []}
+    voided = {
+        **sale,
+        "version": 2,
+        "status": "VOIDED",
+        "line_items": [{"id": "a", "product_id": "p1", "status": "VOIDED"}],
+        "payments": [],
+    }
     counts = write(store, "sales", [voided])
     assert counts.child_rows == 1
     items = migrated.execute(f'SELECT id, status FROM "{schema}".lightspeed_sale_line_items').fetchall()
@@ -118,13 +144,23 @@ def test_sale_children_are_replaced_to_match_the_sale(migrated: Any, settings: A
 
 def test_hostile_strings_are_stored(migrated: Any, settings: Any, schema: str) -> None:
     store = Store(migrated, settings)
-    rec = {"id": "c1", "version": 1, "first_name": "nul\x00byte", "last_name": "lone \udc00", "email": "😀@x.io",
-           "note": "x" * 100_000, "loyalty_balance": "12.50", "unknown_field": {"nested": [1, None]}}
+    rec = {
+        "id": "c1",
+        "version": 1,
+        "first_name": "nul\x00byte",
+        "last_name": "lone \udc00",
+        "email": "😀@x.io",
+        "note": "x" * 100_000,
+        "loyalty_balance": "12.50",
+        "unknown_field": {"nested": [1, None]},
+    }
     counts = write(store, "customers", [rec, "garbage"])
     assert (counts.inserted, counts.rejected) == (1, 1)
     assert counts.escaped == 4  # two strings, each in its typed column and in data
-    row = migrated.execute(f'SELECT first_name, last_name, email, loyalty_balance, length(data->>\'note\')'
-                           f' FROM "{schema}".lightspeed_customers').fetchone()
+    row = migrated.execute(
+        f"SELECT first_name, last_name, email, loyalty_balance, length(data->>'note')"
+        f' FROM "{schema}".lightspeed_customers'
+    ).fetchone()
     assert row[0] == "nul\\u0000byte" and row[1] == "lone \\udc00" and row[2] == "😀@x.io"
     assert str(row[3]) == "12.50" and row[4] == 100_000
     rej = migrated.execute(f'SELECT entity_type, reason, payload FROM "{schema}".sync_rejects').fetchall()
@@ -142,5 +178,6 @@ def test_categories_missing_from_a_complete_read_are_marked_deleted(migrated: An
     assert rows == {"a": False, "b": True}
     revived = write(store, "product_categories", [{"id": "b", "name": "B"}])
     assert revived.updated == 1
-    assert migrated.execute(f'SELECT count(*) FROM "{schema}".lightspeed_product_categories WHERE deleted_at IS NOT NULL'
-                            ).fetchone() == (0,)
+    assert migrated.execute(
+        f'SELECT count(*) FROM "{schema}".lightspeed_product_categories WHERE deleted_at IS NOT NULL'
+    ).fetchone() == (0,)

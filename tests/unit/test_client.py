@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
-
 from lightspeed_pipeline.client import (
     ClientConfig,
     LightspeedAPIError,
@@ -17,9 +16,10 @@ from lightspeed_pipeline.client import (
     backoff_delay,
     parse_retry_after,
 )
+
 from tests.unit.scripted_http import Response, ScriptedServer, ok
 
-NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 
 
 def test_retry_after_seconds_date_past_and_garbage() -> None:
@@ -117,7 +117,7 @@ def test_cursor_that_does_not_advance_fails_clearly(make_client) -> None:
 
 
 def test_429_with_http_date_then_5xx_then_success(make_client) -> None:
-    retry_at = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=3), usegmt=True)
+    retry_at = format_datetime(datetime.now(UTC) + timedelta(seconds=3), usegmt=True)
     script: list[Response] = [
         (429, {"Retry-After": retry_at}, '{"error":"Too Many Requests"}'),
         (429, {"Retry-After": "2"}, "{}"),
@@ -125,7 +125,7 @@ def test_429_with_http_date_then_5xx_then_success(make_client) -> None:
         (200, {"Content-Type": "text/html"}, "<html>not json</html>"),
         ok({"data": []}),
     ]
-    client, server, sleeps = make_client(lambda p, q: script.pop(0))
+    client, _server, sleeps = make_client(lambda p, q: script.pop(0))
     assert list(client.iter_version_pages("sales", "/sales", after=0, deleted=False)) == []
     assert 1.0 <= sleeps[0] <= 3.0 and sleeps[1] == 2.0  # Retry-After honoured (date, then seconds)
     assert client.stats.retries == 4 and client.stats.requests == 5
@@ -141,7 +141,7 @@ def test_retries_are_bounded_and_the_error_says_where(make_client) -> None:
 
 
 def test_retry_budget_bounds_total_waiting(make_client) -> None:
-    client, server, sleeps = make_client(lambda p, q: (429, {"Retry-After": "10"}, ""), retry_budget_s=25)
+    client, _server, sleeps = make_client(lambda p, q: (429, {"Retry-After": "10"}, ""), retry_budget_s=25)
     with pytest.raises(LightspeedAPIError, match="retry_budget_s=25"):
         client.get_json("/sales", {}, what="sales")
     assert sleeps == [10.0, 10.0]
@@ -162,7 +162,7 @@ def test_401_says_to_check_the_connection_and_hides_the_token(make_client) -> No
 
 
 def test_connection_errors_are_retried(make_client) -> None:
-    client, server, sleeps = make_client(lambda p, q: ok({}), max_retries=2)
+    client, server, _sleeps = make_client(lambda p, q: ok({}), max_retries=2)
     server.close()  # nothing listens any more
     with pytest.raises(LightspeedAPIError, match="ConnectionError"):
         client.get_json("/outlets", {}, what="outlets")

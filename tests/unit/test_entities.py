@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from lightspeed_pipeline import entities as reg
 from lightspeed_pipeline.entities import Entity, RegistryError, order_entities
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from lightspeed_pipeline import entities as reg
 from lightspeed_pipeline.mapping import (
     Untypable,

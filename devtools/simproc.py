@@ -1,0 +1,79 @@
+"""Run the Lightspeed simulator in a subprocess and drive its control endpoints."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_TOKEN = "lsxs_pt_demo-token-0123456789"
+
+
+class SimulatorProcess:
+    """`python -m simulator` on a free port; `url` is its base URL."""
+
+    def __init__(
+        self,
+        *,
+        scale: str = "test",
+        seed: int = 42,
+        token: str = DEFAULT_TOKEN,
+        max_page_size: int = 200,
+        extra_args: list[str] | None = None,
+    ) -> None:
+        self.token = token
+        cmd = [
+            sys.executable, "-m", "simulator", "--port", "0", "--seed", str(seed), "--scale", scale,
+            "--token", token, "--max-page-size", str(max_page_size), *(extra_args or []),
+        ]  # fmt: skip
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"simulator did not start (exit code {self.proc.poll()})")
+        self.url: str = json.loads(line)["url"]
+        self.http = requests.Session()
+
+    def _post(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        resp = self.http.post(f"{self.url}/__sim/{path}", json=body or {}, timeout=120)
+        resp.raise_for_status()
+        return resp.json() if resp.content else {}
+
+    def state(self) -> dict[str, list[dict[str, Any]]]:
+        return self.http.get(f"{self.url}/__sim/state", timeout=120).json()["resources"]
+
+    def stats(self) -> dict[str, Any]:
+        return self.http.get(f"{self.url}/__sim/stats", timeout=60).json()
+
+    def reset_stats(self) -> None:
+        self._post("stats/reset")
+
+    def faults(self, **config: Any) -> None:
+        self._post("faults", config)
+
+    def mutate(self, **spec: Any) -> dict[str, Any]:
+        return self._post("mutate", spec)
+
+    def stop(self) -> None:
+        self.http.close()
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def __enter__(self) -> SimulatorProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def airflow_connection(self, **extra: Any) -> str:
+        """AIRFLOW_CONN_LIGHTSPEED_API value (JSON form) pointing at this simulator."""
+        return json.dumps({"conn_type": "http", "host": self.url, "password": self.token, "extra": extra})

@@ -1,0 +1,90 @@
+"""DAG integrity: it loads, has the promised shape, and its group order is the registry's."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from lightspeed_pipeline import entities as reg
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(ROOT / "dags"))
+
+
+@pytest.fixture(scope="module")
+def dag(dagbag):
+    return dagbag.dags["lightspeed_sync"]
+
+
+def test_dag_folder_imports_without_errors(dagbag) -> None:
+    assert dagbag.import_errors == {}
+    assert list(dagbag.dags) == ["lightspeed_sync"]
+
+
+def test_dag_settings(dag) -> None:
+    assert "lightspeed" in dag.tags
+    assert dag.max_active_runs == 1
+    assert dag.catchup is False
+    assert dag.schedule == "@daily"
+    assert dag.params["full_refresh"] is False
+    assert dag.params["entities"] == list(reg.NAMES)
+    specs = {k: v.schema for k, v in dag.params.items()}
+    assert specs["full_refresh"]["type"] == "boolean"
+    assert specs["entities"]["items"]["enum"] == list(reg.NAMES)
+
+
+def test_every_task_has_owner_and_retries(dag) -> None:
+    for task in dag.tasks:
+        assert task.owner == "data-team"
+        if task.task_id == "finalize":
+            assert task.retries == 0  # it only reports; a retry would not change the outcome
+        else:
+            assert task.retries >= 1, task.task_id
+            assert task.retry_exponential_backoff
+
+
+def test_one_group_per_entity_with_sync_then_validate(dag) -> None:
+    ids = {t.task_id for t in dag.tasks}
+    assert ids == {"migrate", "finalize"} | {f"{n}.{t}" for n in reg.NAMES for t in ("sync", "validate")}
+    for name in reg.NAMES:
+        sync, validate = dag.get_task(f"{name}.sync"), dag.get_task(f"{name}.validate")
+        assert sync.downstream_task_ids >= {validate.task_id}
+        assert sync.pool == "lightspeed_api"
+        assert sync.trigger_rule == "none_failed"
+
+
+def test_group_wiring_equals_the_registry_graph(dag) -> None:
+    for e in reg.ENTITIES:
+        expected = {f"{d}.validate" for d in e.depends_on} or {"migrate"}
+        assert dag.get_task(f"{e.name}.sync").upstream_task_ids == expected, e.name
+    order = [t.task_id.split(".")[0] for t in dag.topological_sort() if t.task_id.endswith(".sync")]
+    position = {n: i for i, n in enumerate(order)}
+    for e in reg.ENTITIES:
+        assert all(position[d] < position[e.name] for d in e.depends_on)
+
+
+def test_finalize_runs_after_everything_whatever_happened(dag) -> None:
+    finalize = dag.get_task("finalize")
+    assert finalize.trigger_rule == "all_done"
+    assert finalize.upstream_task_ids == {f"{n}.validate" for n in reg.NAMES}
+    assert dag.leaves == [finalize]
+
+
+def test_dag_import_loads_no_http_or_database_library() -> None:
+    code = (
+        "import sys; sys.path.insert(0, 'plugins'); import runpy; runpy.run_path('dags/lightspeed_sync.py');"
+        "print(sorted(m for m in ('psycopg', 'requests', 'lightspeed_pipeline.client', 'lightspeed_pipeline.store')"
+        " if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=os.environ.copy())
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"

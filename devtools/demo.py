@@ -44,7 +44,9 @@ def airflow(env: dict[str, str], *args: str, log: Path | None = None) -> None:
         proc = subprocess.run(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
     if proc.returncode != 0:
         tail = log.read_text().splitlines()[-40:]
-        raise SystemExit(f"`airflow {' '.join(args)}` failed (exit {proc.returncode}); last lines of {log}:\n" + "\n".join(tail))
+        raise SystemExit(
+            f"`airflow {' '.join(args)}` failed (exit {proc.returncode}); last lines of {log}:\n" + "\n".join(tail)
+        )
 
 
 def print_report(dsn: str) -> None:

@@ -1,0 +1,576 @@
+"""Deterministic Lightspeed-like data (API 2.0 shapes) and the mutations tests apply to it.
+
+No wall clock and no global random: the same seed and scale give the same records.
+Versions come from one store-wide counter that starts above 2**31 and grows by a
+random step per write, as in the real API.
+"""
+
+from __future__ import annotations
+
+import bisect
+import copy
+import random
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+BASE = datetime(2024, 1, 1, tzinfo=UTC)
+FIRST_VERSION = 3_300_000_000
+
+VERSIONED = (
+    "outlets", "registers", "users", "taxes", "payment_types", "brands", "suppliers", "product_types",
+    "customer_groups", "products", "customers", "inventory", "sales",
+)  # fmt: skip
+SUPPORTS_DELETED = frozenset({"outlets", "registers", "products", "customers", "customer_groups"})
+RESOURCES = (*VERSIONED, "product_categories")
+
+SCALES: dict[str, dict[str, int]] = {
+    "test": {
+        "outlets": 2, "registers": 4, "users": 4, "taxes": 3, "payment_types": 5, "brands": 6, "suppliers": 4,
+        "product_categories": 12, "customer_groups": 3, "products": 120, "customers": 80, "inventory": 200,
+        "sales": 250,
+    },
+    "demo": {
+        "outlets": 3, "registers": 6, "users": 8, "taxes": 3, "payment_types": 5, "brands": 20, "suppliers": 10,
+        "product_categories": 30, "customer_groups": 4, "products": 2000, "customers": 1500, "inventory": 5000,
+        "sales": 5000,
+    },
+    "bench": {
+        "outlets": 3, "registers": 6, "users": 10, "taxes": 3, "payment_types": 5, "brands": 50, "suppliers": 20,
+        "product_categories": 60, "customer_groups": 5, "products": 20000, "customers": 20000, "inventory": 60000,
+        "sales": 50000,
+    },
+}  # fmt: skip
+
+TIME_ZONES = ("Australia/Sydney", "America/New_York", "Europe/London", "Pacific/Auckland", "America/Los_Angeles")
+PAYMENT_TYPES = (("Cash", 1), ("Credit Card", 3), ("EFTPOS", 3), ("Gift Card", 5), ("Store Credit", 6))
+WORDS = (
+    "Oak", "Linen", "Ceramic", "Copper", "Glass", "Wool", "Cedar", "Marble", "Indigo", "Saffron", "Café ☕",
+    "Crème brûlée", "שולחן", "مصباح", "Ñandú", "Zürich", "Smörgås", "Straße", "🌿 Fern", "Ōtaki",
+)  # fmt: skip
+NOUNS = ("Vase", "Bowl", "Lamp", "Throw", "Mug", "Print", "Candle", "Tray", "Stool", "Planter", "Frame", "Cup")
+SALE_STATUSES = ["CLOSED"] * 14 + ["LAYBY", "LAYBY_CLOSED", "ONACCOUNT", "ONACCOUNT_CLOSED", "SAVED", "VOIDED"]
+
+
+def parse_scale(scale: str | dict[str, int]) -> dict[str, int]:
+    """A named scale, a dict, or "products=500,sales=2000" on top of `test`."""
+    if isinstance(scale, dict):
+        return {**SCALES["test"], **scale}
+    if scale in SCALES:
+        return dict(SCALES[scale])
+    out = dict(SCALES["test"])
+    for part in scale.split(","):
+        if not part.strip():
+            continue
+        key, _, value = part.partition("=")
+        key = key.strip()
+        if key in SCALES and not value:
+            out = dict(SCALES[key])
+            continue
+        if key not in out:
+            raise ValueError(f"unknown resource in scale: {key!r}")
+        out[key] = int(value)
+    return out
+
+
+class SimData:
+    """All resources, a version index per resource, and the mutations."""
+
+    def __init__(self, scale: str | dict[str, int] = "test", seed: int = 42) -> None:
+        self.scale = parse_scale(scale)
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.version = FIRST_VERSION
+        self.records: dict[str, dict[str, dict[str, Any]]] = {r: {} for r in RESOURCES}
+        # Per versioned resource: parallel sorted lists of versions and ids.
+        self._versions: dict[str, list[int]] = {r: [] for r in VERSIONED}
+        self._ids: dict[str, list[str]] = {r: [] for r in VERSIONED}
+        self._invoice = 0
+        self._cache: dict[tuple[str, str, int, int], Any] = {}
+        self._dirty = False  # after generation, deletes can change which products are live
+        self._generate()
+        self._dirty = True
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def new_id(self, rng: random.Random | None = None) -> str:
+        return str(uuid.UUID(int=(rng or self.rng).getrandbits(128), version=4))
+
+    def _stamp(self, rng: random.Random) -> int:
+        self.version += rng.randint(1, 7)
+        return self.version
+
+    def _when(self, offset_s: int, z: bool) -> str:
+        text = (BASE + timedelta(seconds=offset_s)).isoformat()
+        return text.replace("+00:00", "Z") if z else text
+
+    def _touch_time(self, z: bool) -> str:
+        """updated_at for a write: derived from the version, so no wall clock is needed."""
+        return self._when(400 * 86400 + (self.version - FIRST_VERSION), z)
+
+    def put(self, resource: str, record: dict[str, Any], rng: random.Random | None = None) -> dict[str, Any]:
+        """Store `record` with a new version (versioned resources) and index it."""
+        rid = record["id"]
+        if resource in self._versions:
+            old = self.records[resource].get(rid)
+            if old is not None:
+                versions, ids = self._versions[resource], self._ids[resource]
+                i = bisect.bisect_left(versions, old["version"])
+                del versions[i]
+                del ids[i]
+            record["version"] = self._stamp(rng or self.rng)
+            self._versions[resource].append(record["version"])
+            self._ids[resource].append(rid)
+        self.records[resource][rid] = record
+        return record
+
+    def live(self, resource: str) -> list[dict[str, Any]]:
+        return [r for r in self.records[resource].values() if not r.get("deleted_at") and not r.get("_deleted")]
+
+    # -- reading ----------------------------------------------------------------------
+
+    def page(self, resource: str, *, after: int, before: int | None, size: int, deleted: bool) -> list[dict[str, Any]]:
+        """Records with after < version (< before), sorted by version, at most `size`."""
+        versions, ids = self._versions[resource], self._ids[resource]
+        include_deleted = deleted and resource in SUPPORTS_DELETED
+        out = []
+        i = bisect.bisect_right(versions, after)
+        table = self.records[resource]
+        while i < len(versions) and len(out) < size:
+            if before is not None and versions[i] >= before:
+                break
+            rec = table[ids[i]]
+            if include_deleted or not rec.get("deleted_at"):
+                out.append(rec)
+            i += 1
+        return out
+
+    def category_page(self, *, after: str | None, size: int) -> tuple[list[dict[str, Any]], bool]:
+        cats = sorted((c for c in self.records["product_categories"].values() if not c.get("_deleted")),
+                      key=lambda c: c["id"])  # fmt: skip
+        start = 0 if after is None else bisect.bisect_right([c["id"] for c in cats], after)
+        chunk = cats[start : start + size]
+        return chunk, start + size < len(cats)
+
+    def dump(self) -> dict[str, Any]:
+        return {
+            "resources": {
+                r: sorted(copy.deepcopy(list(v.values())), key=lambda x: x["id"]) for r, v in self.records.items()
+            },
+            "version": self.version,
+        }
+
+    # -- generation -------------------------------------------------------------------
+
+    def _generate(self) -> None:
+        rng, n = self.rng, self.scale
+        t = 0
+
+        def stamps(z: bool) -> dict[str, str]:
+            nonlocal t
+            t += rng.randint(60, 3600)
+            created = self._when(t, z)
+            return {"created_at": created, "updated_at": created}
+
+        for i in range(n["taxes"]):
+            self.put(
+                "taxes",
+                {
+                    "id": self.new_id(),
+                    "name": f"Tax {i}",
+                    "rate": [0.1, 0.15, 0.0, 0.05][i % 4],
+                    "display_name": f"GST {i}",
+                    "is_default": i == 0,
+                    **stamps(False),
+                    "deleted_at": None,
+                },
+            )
+        tax_ids = list(self.records["taxes"])
+        for i in range(n["outlets"]):
+            self.put(
+                "outlets",
+                {
+                    "id": self.new_id(),
+                    "name": f"{WORDS[i % len(WORDS)]} Store",
+                    "time_zone": TIME_ZONES[i % len(TIME_ZONES)],
+                    "currency": "AUD",
+                    "default_tax_id": tax_ids[0],
+                    "physical_address1": f"{i + 1} Main St",
+                    "physical_city": "Sydney",
+                    **stamps(True),
+                },
+            )
+        outlets = list(self.records["outlets"])
+        for i in range(n["registers"]):
+            self.put(
+                "registers",
+                {
+                    "id": self.new_id(),
+                    "name": f"Register {i + 1}",
+                    "outlet_id": outlets[i % len(outlets)],
+                    "is_open": i % 3 != 2,
+                    **stamps(True),
+                },
+            )
+        for i in range(n["users"]):
+            self.put(
+                "users",
+                {
+                    "id": self.new_id(),
+                    "username": f"user{i}",
+                    "display_name": f"Staff {i}",
+                    "email": f"staff{i}@example.com",
+                    "account_type": "cashier" if i else "admin",
+                    "outlet_ids": outlets[: 1 + i % len(outlets)],
+                    **stamps(False),
+                    "deleted_at": None,
+                },
+            )
+        for i in range(n["payment_types"]):
+            name, type_id = PAYMENT_TYPES[i % len(PAYMENT_TYPES)]
+            self.put(
+                "payment_types",
+                {
+                    "id": self.new_id(),
+                    "name": name if i < len(PAYMENT_TYPES) else f"{name} {i}",
+                    "type_id": type_id,
+                    "config": {"rounding": "0.05" if type_id == 1 else None},
+                    **stamps(True),
+                },
+            )
+        for i in range(n["brands"]):
+            self.put(
+                "brands",
+                {"id": self.new_id(), "name": f"{WORDS[i % len(WORDS)]} Brand {i}", "description": "", **stamps(True)},
+            )
+        for i in range(n["suppliers"]):
+            self.put(
+                "suppliers",
+                {
+                    "id": self.new_id(),
+                    "name": f"Supplier {i}",
+                    "description": "Local maker",
+                    "source": "USER",
+                    **stamps(False),
+                },
+            )
+        self._generate_categories(n["product_categories"])
+        for i in range(n["customer_groups"]):
+            self.put(
+                "customer_groups",
+                {
+                    "id": self.new_id(),
+                    "name": ["All", "VIP", "Trade", "Staff", "Wholesale"][i % 5],
+                    "group_id": f"g{i}",
+                    **stamps(True),
+                },
+            )
+        for _ in range(n["products"]):
+            self.put("products", self._new_product(rng, stamps(False)))
+        for _ in range(n["customers"]):
+            self.put("customers", self._new_customer(rng, stamps(True)))
+        self._generate_inventory(n["inventory"], stamps)
+        for _ in range(n["sales"]):
+            self.put("sales", self._new_sale(rng, stamps(True)))
+
+    def _generate_categories(self, count: int) -> None:
+        rng = self.rng
+        roots = max(1, count // 4)
+        nodes: list[dict[str, Any]] = []
+        for i in range(count):
+            parent = None if i < roots else rng.choice(nodes[: max(roots, len(nodes))])
+            cid = self.new_id()
+            path = ([*parent["category_path"]] if parent else []) + [{"id": cid, "name": f"Category {i}"}]
+            if parent and len(path) > 3:
+                parent = nodes[rng.randrange(roots)]
+                path = [*parent["category_path"], {"id": cid, "name": f"Category {i}"}]
+            node = {
+                "id": cid, "name": f"Category {i}", "root_category_id": path[0]["id"],
+                "parent_category_id": parent["id"] if parent else None, "leaf_category": True, "category_path": path,
+            }  # fmt: skip
+            if parent:
+                parent["leaf_category"] = False
+            nodes.append(node)
+        for node in nodes:
+            self.records["product_categories"][node["id"]] = node
+            self.put(
+                "product_types",
+                {
+                    "id": node["id"],
+                    "name": node["name"],
+                    "created_at": self._when(0, True),
+                    "updated_at": self._when(0, True),
+                },
+            )
+
+    def _new_product(self, rng: random.Random, times: dict[str, str]) -> dict[str, Any]:
+        brand = rng.choice(self._values("brands"))
+        supplier = rng.choice(self._values("suppliers"))
+        ptype = rng.choice(self._values("product_types"))
+        price = round(rng.uniform(2, 400), 2)
+        active = rng.random() > 0.08
+        sku_n = len(self.records["products"]) + 10000
+        product: dict[str, Any] = {
+            "id": self.new_id(rng),
+            "sku": f"SKU-{sku_n}",
+            "name": f"{rng.choice(WORDS)} {rng.choice(NOUNS)}",
+            "handle": f"item-{sku_n}",
+            "description": "<p>Handmade.</p>" if rng.random() < 0.5 else "",
+            "brand_id": brand["id"],
+            "supplier_id": supplier["id"],
+            "product_type_id": ptype["id"],
+            "brand": {"id": brand["id"], "name": brand["name"]} if rng.random() < 0.9 else {},
+            "supplier": {"id": supplier["id"], "name": supplier["name"]} if rng.random() < 0.9 else {},
+            "type": {"id": ptype["id"], "name": ptype["name"]},
+            "active": active,
+            "is_active": active,
+            "has_inventory": rng.random() > 0.1,
+            "price_including_tax": round(price * 1.1, 5),
+            "price_excluding_tax": price,
+            "supply_price": round(price * rng.uniform(0.3, 0.6), 5),
+            "variant_parent_id": None,
+            "categories": [{"id": f"tag-{rng.randrange(20)}", "name": "Gifts"}] if rng.random() < 0.3 else [],
+            **times,
+        }
+        return product
+
+    def _new_customer(self, rng: random.Random, times: dict[str, str]) -> dict[str, Any]:
+        n = len(self.records["customers"])
+        customer: dict[str, Any] = {
+            "id": self.new_id(rng),
+            "customer_code": f"C{n:06d}",
+            "first_name": rng.choice(["Ava", "Noah", "Zoë", "Mateo", "Aroha", "Yuki", None]),
+            "last_name": rng.choice(["Smith", "Nguyen", "O'Brien", "García", "Ngata", None]),
+            "phone": f"+61 4{rng.randrange(10**7, 10**8)}",
+            "customer_group_id": rng.choice(self._keys("customer_groups")),
+            "loyalty_balance": round(rng.uniform(0, 50), 2),
+            **times,
+        }
+        if rng.random() < 0.8:
+            customer["email"] = f"customer{n}@example.com"
+        return customer
+
+    def _generate_inventory(self, count: int, stamps: Any) -> None:
+        rng = self.rng
+        # Products that track stock first, so the count covers them before the rest.
+        products = sorted(self.records["products"].values(), key=lambda p: not p["has_inventory"])
+        outlets = list(self.records["outlets"])
+        pairs = [(p["id"], o) for p in products for o in outlets][:count]
+        for product_id, outlet_id in pairs:
+            level = rng.randint(-2, 40)
+            rec: dict[str, Any] = {
+                "id": self.new_id(),
+                "product_id": product_id,
+                "outlet_id": outlet_id,
+                "inventory_level": level,
+                "reorder_point": rng.choice([None, 0, 3, 5, 10]),
+                "reorder_amount": rng.choice([None, 10, 20]),
+            }
+            if rng.random() < 0.67:
+                rec["current_amount"] = level
+            if rng.random() < 0.5:
+                rec["average_cost"] = round(rng.uniform(1, 100), 3)
+            stamps(False)
+            self.put("inventory", rec)
+
+    def _line_item(self, rng: random.Random, product: dict[str, Any], seq: int, status: str) -> dict[str, Any]:
+        qty = rng.choice([1, 1, 1, 2, 3])
+        price = product["price_excluding_tax"]
+        discount = rng.choice([0, 0, 0, round(price * 0.1, 2)])
+        tax = round((price - discount) * 0.1, 5)
+        item: dict[str, Any] = {
+            "id": self.new_id(rng), "product_id": product["id"], "quantity": qty, "price": price,
+            "price_total": round(price * qty, 5), "tax": tax, "tax_total": round(tax * qty, 5),
+            "tax_id": rng.choice(self._keys("taxes")),
+            "tax_components": [], "discount": discount, "discount_total": round(discount * qty, 5),
+            "loyalty_value": 0, "cost": product["supply_price"], "cost_total": round(product["supply_price"] * qty, 5),
+            "status": status, "sequence": seq,
+        }  # fmt: skip
+        item["tax_components"] = [{"tax_id": item["tax_id"], "amount": item["tax_total"]}]
+        if rng.random() < 0.2:
+            item["note"] = "gift wrap 🎁"
+        return item
+
+    def _totals(self, sale: dict[str, Any]) -> None:
+        items = [i for i in sale["line_items"] if i["status"] != "VOIDED"] or sale["line_items"]
+        sale["total_price"] = round(sum(i["price_total"] for i in items) - sum(i["discount_total"] for i in items), 2)
+        sale["total_tax"] = round(sum(i["tax_total"] for i in items), 2)
+        sale["taxes"] = [{"id": sale["line_items"][0]["tax_id"], "amount": sale["total_tax"]}] if items else []
+
+    def _payment(self, rng: random.Random, sale: dict[str, Any], amount: float) -> dict[str, Any]:
+        ptype = rng.choice(self._values("payment_types"))
+        return {
+            "id": self.new_id(rng), "retailer_payment_type_id": ptype["id"], "payment_type_id": str(ptype["type_id"]),
+            "name": ptype["name"], "amount": amount, "payment_date": sale["sale_date"],
+            "register_id": sale["register_id"], "outlet_id": sale["outlet_id"],
+        }  # fmt: skip
+
+    def _new_sale(self, rng: random.Random, times: dict[str, str]) -> dict[str, Any]:
+        register = rng.choice(self._values("registers"))
+        products = self._live_products
+        customers = self._keys("customers")
+        self._invoice += 1
+        status = rng.choice(SALE_STATUSES)
+        offset = rng.randint(0, 400 * 86400)
+        sale: dict[str, Any] = {
+            "id": self.new_id(rng), "outlet_id": register["outlet_id"], "register_id": register["id"],
+            "user_id": rng.choice(self._keys("users")),
+            "customer_id": rng.choice(customers) if rng.random() < 0.8 and customers else None,
+            "invoice_number": f"INV-{self._invoice:06d}", "receipt_number": str(100000 + self._invoice),
+            "status": status, "sale_date": self._when(offset, True), "total_loyalty": 0,
+            "note": rng.choice(["", "", "Paid in store", "לקוח חוזר"]), "short_code": f"s{self._invoice:05d}",
+            "source": "USER", "return_for": None, **times,
+        }  # fmt: skip
+        line_status = "VOIDED" if status == "VOIDED" else "CONFIRMED"
+        sale["line_items"] = [
+            self._line_item(rng, rng.choice(products), seq, line_status) for seq in range(rng.randint(1, 7))
+        ]
+        self._totals(sale)
+        total = round(sale["total_price"] + sale["total_tax"], 2)
+        if rng.random() < 0.25 and total > 1:
+            first = round(total / 2, 2)
+            sale["payments"] = [self._payment(rng, sale, first), self._payment(rng, sale, round(total - first, 2))]
+        else:
+            sale["payments"] = [self._payment(rng, sale, total)]
+        return sale
+
+    @property
+    def _live_products(self) -> list[dict[str, Any]]:
+        key = ("live", "products", len(self.records["products"]), self.version if self._dirty else 0)
+        if key not in self._cache:
+            self._cache = {k: v for k, v in self._cache.items() if k[1] != "products" or k[0] != "live"}
+            self._cache[key] = self.live("products")
+        return self._cache[key]
+
+    def _keys(self, resource: str) -> list[str]:
+        key = ("keys", resource, len(self.records[resource]), 0)
+        if key not in self._cache:
+            self._cache[key] = list(self.records[resource])
+        return self._cache[key]
+
+    def _values(self, resource: str) -> list[dict[str, Any]]:
+        key = ("values", resource, len(self.records[resource]), 0)
+        if key not in self._cache:
+            self._cache[key] = list(self.records[resource].values())
+        return self._cache[key]
+
+    # -- mutations --------------------------------------------------------------------
+
+    def mutate(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """Apply updates, soft deletes, new records, voids and edits; return changed ids."""
+        rng = random.Random(spec.get("seed", 0) * 1_000_003 + self.version)
+        changed: dict[str, list[str]] = {}
+
+        def mark(resource: str, rid: str) -> None:
+            changed.setdefault(resource, []).append(rid)
+
+        def pick(resource: str, k: int, pred: Any = None) -> list[dict[str, Any]]:
+            pool = [r for r in self.live(resource) if pred is None or pred(r)]
+            pool.sort(key=lambda r: r["id"])
+            return rng.sample(pool, min(k, len(pool)))
+
+        for resource, k in (spec.get("update") or {}).items():
+            for rec in pick(resource, int(k)):
+                self._update(resource, rec, rng)
+                self.put(resource, rec, rng)
+                rec["updated_at"] = self._touch_time(resource in ("outlets", "registers", "customers"))
+                mark(resource, rec["id"])
+        for resource, k in (spec.get("delete") or {}).items():
+            if resource not in SUPPORTS_DELETED:
+                raise ValueError(f"{resource} does not support deleted=true, so deletes would be invisible")
+            for rec in pick(resource, int(k)):
+                self.put(resource, rec, rng)
+                rec["deleted_at"] = rec["updated_at"] = self._touch_time(True)
+                mark(resource, rec["id"])
+        for resource, k in (spec.get("new") or {}).items():
+            for _ in range(int(k)):
+                rec = self._create(resource, rng)
+                mark(resource, rec["id"])
+        for sale in pick("sales", int(spec.get("void_sales", 0)), lambda s: s["status"] != "VOIDED"):
+            sale["status"] = "VOIDED"
+            for item in sale["line_items"]:
+                item["status"] = "VOIDED"
+            if len(sale["line_items"]) >= 2:
+                sale["line_items"].pop()
+            self._totals(sale)
+            self.put("sales", sale, rng)
+            sale["updated_at"] = self._touch_time(True)
+            mark("sales", sale["id"])
+        for sale in pick("sales", int(spec.get("edit_sales", 0)), lambda s: s["status"] != "VOIDED"):
+            if rng.random() < 0.5 and sale["line_items"]:
+                sale["line_items"][0]["quantity"] += 1
+                sale["line_items"][0]["price_total"] = round(
+                    sale["line_items"][0]["price"] * sale["line_items"][0]["quantity"], 5
+                )
+            else:
+                product = rng.choice(self._live_products)
+                sale["line_items"].append(self._line_item(rng, product, len(sale["line_items"]), "CONFIRMED"))
+            self._totals(sale)
+            sale["payments"].append(self._payment(rng, sale, 1.0))
+            self.put("sales", sale, rng)
+            sale["updated_at"] = self._touch_time(True)
+            mark("sales", sale["id"])
+        cats = spec.get("categories") or {}
+        for _ in range(int(cats.get("delete", 0))):
+            leaves = sorted((c for c in self.live("product_categories") if c["leaf_category"]), key=lambda c: c["id"])
+            if leaves:
+                victim = rng.choice(leaves)
+                victim["_deleted"] = True
+                mark("product_categories", victim["id"])
+        for _ in range(int(cats.get("rename", 0))):
+            live = sorted(self.live("product_categories"), key=lambda c: c["id"])
+            if live:
+                cat = rng.choice(live)
+                cat["name"] += " (renamed)"
+                cat["category_path"][-1]["name"] = cat["name"]
+                mark("product_categories", cat["id"])
+                ptype = self.records["product_types"].get(cat["id"])
+                if ptype is not None:
+                    ptype["name"] = cat["name"]
+                    self.put("product_types", ptype, rng)
+                    mark("product_types", ptype["id"])
+        for _ in range(int(cats.get("new", 0))):
+            cid = self.new_id(rng)
+            name = f"Category new {cid[:4]}"
+            self.records["product_categories"][cid] = {
+                "id": cid, "name": name, "root_category_id": cid, "parent_category_id": None, "leaf_category": True,
+                "category_path": [{"id": cid, "name": name}],
+            }  # fmt: skip
+            mark("product_categories", cid)
+            self.put("product_types", {"id": cid, "name": name, "created_at": self._touch_time(True),
+                                       "updated_at": self._touch_time(True)}, rng)  # fmt: skip
+            mark("product_types", cid)
+        return {"changed": changed, "version": self.version}
+
+    def _update(self, resource: str, rec: dict[str, Any], rng: random.Random) -> None:
+        if resource == "products":
+            rec["price_excluding_tax"] = round(rec["price_excluding_tax"] * rng.uniform(0.8, 1.2), 2)
+            rec["price_including_tax"] = round(rec["price_excluding_tax"] * 1.1, 5)
+            rec["name"] = rec["name"].split(" (")[0] + f" ({rng.randrange(100)})"
+        elif resource == "customers":
+            rec["email"] = f"updated{rng.randrange(10**6)}@example.com"
+        elif resource == "inventory":
+            rec["inventory_level"] = rng.randint(-1, 30)
+            if "current_amount" in rec:
+                rec["current_amount"] = rec["inventory_level"]
+        elif resource == "sales":
+            rec["note"] = f"edited {rng.randrange(1000)}"
+        elif "name" in rec:
+            rec["name"] = str(rec["name"]).split(" *")[0] + f" *{rng.randrange(100)}"
+        else:
+            rec["description"] = f"updated {rng.randrange(1000)}"
+
+    def _create(self, resource: str, rng: random.Random) -> dict[str, Any]:
+        stamp = {"created_at": self._touch_time(False), "updated_at": self._touch_time(False)}
+        if resource == "sales":
+            rec = self._new_sale(rng, stamp)
+        elif resource == "customers":
+            rec = self._new_customer(rng, stamp)
+        elif resource == "products":
+            rec = self._new_product(rng, stamp)
+        elif resource in ("brands", "suppliers"):
+            rec = {"id": self.new_id(rng), "name": f"New {resource[:-1]} {rng.randrange(1000)}", "description": "",
+                   **stamp}  # fmt: skip
+        else:
+            raise ValueError(f"creating {resource} is not supported")
+        return self.put(resource, rec, rng)

@@ -1,0 +1,178 @@
+"""The real DAG (dag.test()) against a real PostgreSQL and the simulator over HTTP."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from lightspeed_pipeline import entities as reg
+
+from tests.conftest import FAST_RETRIES
+from tests.integration.helpers import (
+    assert_database_equals_source,
+    requests_by_resource,
+    run_dag,
+    snapshot,
+    sync_state,
+)
+
+PAGE = FAST_RETRIES["page_size"]  # 50; the simulator caps at 200, so pages are 50 records
+
+
+def visible(entity: reg.Entity, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if entity.name == "product_categories":
+        return [r for r in records if not r.get("_deleted")]
+    if entity.supports_deleted:
+        return records
+    return [r for r in records if not r.get("deleted_at")]
+
+
+def minimum_requests(entity: reg.Entity, n: int) -> int:
+    """Pages + 1 for version paging (only an empty page ends it); pages for id paging."""
+    pages = math.ceil(n / PAGE)
+    return max(pages, 1) if not entity.versioned else pages + 1
+
+
+def log_metadata(db: Any, schema: str, run_id: str) -> dict[str, dict[str, Any]]:
+    rows = db.execute(
+        f"SELECT entity_type, metadata FROM \"{schema}\".sync_log WHERE status = 'completed'"
+        " AND metadata->>'run_id' = %s AND action <> 'run_summary'",
+        (run_id,),
+    ).fetchall()
+    return dict(rows)
+
+
+def test_first_second_and_mutated_runs_keep_the_database_equal(
+    connections: None, simulator: Any, db: Any, schema: str, airflow_db: None
+) -> None:
+    # (a) first run: every table equals the source.
+    state = simulator.state()
+    run = run_dag()
+    assert run.state == "success"
+    assert_database_equals_source(db, schema, state)
+    by_resource = requests_by_resource(simulator.stats())
+    for e in reg.ENTITIES:
+        made = len(by_resource[e.name])
+        assert made == minimum_requests(e, len(visible(e, state[e.name]))), (e.name, made)
+    states = sync_state(db, schema)
+    assert {s for s, *_ in states.values()} == {"success"}
+    assert all(v is not None for name, (_, v, _) in states.items() if name != "product_categories")
+    first_log = log_metadata(db, schema, run.run_id)
+    assert first_log["sales"]["action"] == "historical_import"
+    assert first_log["sales"]["rows_inserted"] == len(state["sales"])
+    assert first_log["sales"]["pages"] == math.ceil(len(state["sales"]) / PAGE)
+
+    # (b) second run on unchanged data: one request per entity, no row written.
+    before = snapshot(db, schema)
+    simulator.reset_stats()
+    run = run_dag()
+    assert run.state == "success"
+    stats = simulator.stats()
+    assert stats["by_resource"] == {e.name: 1 for e in reg.ENTITIES}
+    assert snapshot(db, schema) == before  # synced_at included: nothing was rewritten
+    second_log = log_metadata(db, schema, run.run_id)
+    assert all(m["rows_inserted"] + m["rows_updated"] == 0 for m in second_log.values())
+    assert second_log["sales"]["action"] == "incremental_sync"
+
+    # (c) after mutations: equal again, reading only pages after the stored versions.
+    cursors = {name: v for name, (_, v, _) in sync_state(db, schema).items()}
+    changed = simulator.mutate(
+        seed=7,
+        update={"products": 5, "customers": 4, "inventory": 6, "outlets": 1, "users": 1, "brands": 1},
+        delete={"products": 2, "customers": 2, "registers": 1},
+        new={"sales": 12, "customers": 3, "products": 2},
+        void_sales=3,
+        edit_sales=3,
+        categories={"delete": 1, "rename": 1, "new": 1},
+    )["changed"]
+    state = simulator.state()
+    simulator.reset_stats()
+    run = run_dag()
+    assert run.state == "success"
+    assert_database_equals_source(db, schema, state)
+    by_resource = requests_by_resource(simulator.stats())
+    for e in reg.ENTITIES:
+        reqs = by_resource[e.name]
+        if e.versioned:
+            assert all(int(r["query"]["after"]) >= cursors[e.name] for r in reqs), e.name
+            assert int(reqs[0]["query"]["after"]) == cursors[e.name]
+            n_changed = len(set(changed.get(e.name, [])))
+            assert len(reqs) == math.ceil(n_changed / PAGE) + 1, (e.name, len(reqs), n_changed)
+    third_log = log_metadata(db, schema, run.run_id)
+    assert third_log["sales"]["rows_inserted"] + third_log["sales"]["rows_updated"] == len(set(changed["sales"]))
+    assert third_log["product_categories"]["rows_deleted"] == 1
+
+    # (d) with 429s (Retry-After as an HTTP date) and 5xx switched on: still equal.
+    simulator.mutate(seed=8, update={"products": 3, "inventory": 3}, new={"sales": 5}, void_sales=2)
+    state = simulator.state()
+    simulator.reset_stats()
+    simulator.faults(
+        script=[429, 503, 429, 500, 502],
+        rates={"429": 0.1, "503": 0.1},
+        fault_seed=3,
+        retry_after="date",
+        retry_after_seconds=1,
+    )
+    run = run_dag()
+    simulator.faults()
+    assert run.state == "success"
+    assert_database_equals_source(db, schema, state)
+    statuses = simulator.stats()["by_status"]
+    assert statuses.get("429", 0) >= 2 and statuses.get("503", 0) + statuses.get("500", 0) >= 2
+    fourth_log = log_metadata(db, schema, run.run_id)
+    assert sum(m["retries"] for m in fourth_log.values()) == sum(n for code, n in statuses.items() if code != "200")
+
+
+def test_entities_param_and_full_refresh_rewrite_nothing(
+    connections: None, simulator: Any, db: Any, schema: str, airflow_db: None
+) -> None:
+    run = run_dag(entities=["brands", "products"])
+    assert run.state == "success"
+    states = sync_state(db, schema)
+    assert states["brands"][0] == "success" and states["products"][0] == "success"
+    assert states["sales"][0] == "never_synced"
+    assert set(requests_by_resource(simulator.stats())) == {"brands", "products"}
+
+    before = snapshot(db, schema)
+    simulator.reset_stats()
+    run = run_dag(entities=["products"], full_refresh=True)
+    assert run.state == "success"
+    products = [p for p in simulator.state()["products"]]
+    reqs = requests_by_resource(simulator.stats())
+    assert set(reqs) == {"products"}
+    assert reqs["products"][0]["query"]["after"] == "0"
+    assert len(reqs["products"]) == math.ceil(len(products) / PAGE) + 1
+    meta = log_metadata(db, schema, run.run_id)["products"]
+    assert meta["action"] == "historical_import"
+    assert meta["rows_inserted"] + meta["rows_updated"] == 0 and meta["rows_unchanged"] == len(products)
+    assert snapshot(db, schema) == before
+
+
+def test_a_failing_entity_fails_the_run_and_the_rerun_recovers(
+    connections: None, simulator: Any, db: Any, schema: str, airflow_db: None, monkeypatch: Any
+) -> None:
+    # Every sales request answers 400 (not retryable): sales fails, the rest succeed.
+    simulator.faults(script=[], resources={"sales": 400})
+    monkeypatch.setenv("LIGHTSPEED_TASK_RETRIES", "0")
+    run = run_dag()
+    assert run.state == "failed"
+    states = sync_state(db, schema)
+    status, _, error = states["sales"]
+    assert status == "failed"
+    assert error.startswith("sales (page 1, after version 0): HTTP 400 on GET /api/2.0/sales?after=0")
+    assert all(s == "success" for name, (s, _, _) in states.items() if name != "sales")
+    summary = db.execute(
+        f"SELECT status, error_details FROM \"{schema}\".sync_log WHERE action = 'run_summary'"
+    ).fetchone()
+    assert summary[0] == "failed" and "sales" in summary[1]
+    failed_log = db.execute(
+        f"SELECT error_details FROM \"{schema}\".sync_log WHERE entity_type = 'sales' AND status = 'failed'"
+    ).fetchone()
+    assert failed_log[0] == error
+
+    simulator.faults()
+    state = simulator.state()
+    run = run_dag(entities=["sales"])
+    assert run.state == "success"
+    assert_database_equals_source(db, schema, state)
+    assert sync_state(db, schema)["sales"][0] == "success"

@@ -176,3 +176,29 @@ def test_a_failing_entity_fails_the_run_and_the_rerun_recovers(
     assert run.state == "success"
     assert_database_equals_source(db, schema, state)
     assert sync_state(db, schema)["sales"][0] == "success"
+
+
+def test_airflow_cli_runs_the_dag_from_any_directory(
+    simulator: Any, pg_dsn: str, schema: str, db: Any, tmp_path: Any
+) -> None:
+    """The deployment path: only AIRFLOW_HOME, the two folders and the two connections; no PYTHONPATH."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
+    env.update(
+        AIRFLOW_HOME=str(tmp_path / "airflow"),
+        AIRFLOW__CORE__DAGS_FOLDER=str(root / "dags"),
+        AIRFLOW__CORE__PLUGINS_FOLDER=str(root / "plugins"),
+        AIRFLOW_CONN_LIGHTSPEED_API=simulator.airflow_connection(**FAST_RETRIES),
+        AIRFLOW_CONN_LIGHTSPEED_POSTGRES=pg_dsn,
+        LIGHTSPEED_SCHEMA=schema,
+    )
+    airflow = str(Path(sys.executable).parent / "airflow")
+    for args in (["db", "migrate"], ["dags", "test", "lightspeed_sync"]):
+        proc = subprocess.run([airflow, *args], cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert_database_equals_source(db, schema, simulator.state())

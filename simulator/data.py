@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import copy
+import gc
 import random
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -88,7 +89,13 @@ class SimData:
         self._invoice = 0
         self._cache: dict[tuple[str, str, int, int], Any] = {}
         self._dirty = False  # after generation, deletes can change which products are live
-        self._generate()
+        gc_was_enabled = gc.isenabled()
+        gc.disable()  # generation allocates millions of small objects and frees none of them
+        try:
+            self._generate()
+        finally:
+            if gc_was_enabled:
+                gc.enable()
         self._dirty = True
 
     # -- helpers ----------------------------------------------------------------------
@@ -269,6 +276,11 @@ class SimData:
             self.put("products", self._new_product(rng, stamps(False)))
         for _ in range(n["customers"]):
             self.put("customers", self._new_customer(rng, stamps(True)))
+        # A few records start out deleted, so `deleted=true` has something to return on a first import.
+        for resource in ("products", "customers"):
+            for rec in self.records[resource].values():
+                if rng.random() < 0.03:
+                    rec["deleted_at"] = rec["updated_at"]
         self._generate_inventory(n["inventory"], stamps)
         for _ in range(n["sales"]):
             self.put("sales", self._new_sale(rng, stamps(True)))

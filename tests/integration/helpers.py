@@ -118,3 +118,67 @@ def requests_by_resource(stats: dict[str, Any]) -> dict[str, list[dict[str, Any]
     for req in stats["requests"]:
         out.setdefault(req["resource"], []).append(req)
     return out
+
+
+def _local_day(ts: str, tz: str | None) -> Any:
+    from zoneinfo import ZoneInfo
+
+    when = _ts(ts)
+    assert when is not None
+    return when.astimezone(ZoneInfo(tz or "UTC")).date()
+
+
+def expected_daily_sales(
+    state: dict[str, list[dict[str, Any]]],
+) -> dict[tuple[Any, str], tuple[int, float, float, float]]:
+    """daily_sales_summary computed in Python from the source records."""
+    zones = {o["id"]: o.get("time_zone") for o in state["outlets"]}
+    out: dict[tuple[Any, str], list[float]] = {}
+    for sale in state["sales"]:
+        status = sale.get("status") or ""
+        if (
+            not (status == "CLOSED" or status.endswith("_CLOSED"))
+            or sale.get("deleted_at")
+            or not sale.get("sale_date")
+        ):
+            continue
+        key = (_local_day(sale["sale_date"], zones.get(sale["outlet_id"])), sale["outlet_id"])
+        acc = out.setdefault(key, [0, 0.0, 0.0, 0.0])
+        acc[0] += 1
+        acc[1] += sale["total_price"]
+        acc[2] += sale["total_tax"]
+        for li in sale.get("line_items") or []:
+            if li.get("status") != "VOIDED":
+                acc[3] += li.get("discount_total", li.get("discount", 0) * li.get("quantity", 0)) or 0
+    return {k: (int(v[0]), round(v[1], 4), round(v[2], 4), round(v[3], 4)) for k, v in out.items()}
+
+
+def expected_low_stock(state: dict[str, list[dict[str, Any]]]) -> set[tuple[str, str]]:
+    products = {p["id"]: p for p in state["products"]}
+    out = set()
+    for inv in state["inventory"]:
+        amount = inv.get("current_amount", inv.get("inventory_level"))
+        point = inv.get("reorder_point")
+        product = products.get(inv["product_id"])
+        if point is None or amount is None or product is None or amount > point:
+            continue
+        if product.get("deleted_at") or not product.get("active") or not product.get("has_inventory"):
+            continue
+        out.add((product["id"], inv["outlet_id"]))
+    return out
+
+
+def assert_views_match(db: Any, schema: str, state: dict[str, list[dict[str, Any]]]) -> None:
+    rows = db.execute(
+        "SELECT sale_date, outlet_id, transaction_count, total_revenue, total_tax, total_discount"
+        f' FROM "{schema}".daily_sales_summary'
+    ).fetchall()
+    got = {(d, o): (n, round(float(r), 4), round(float(t), 4), round(float(disc), 4)) for d, o, n, r, t, disc in rows}
+    want = expected_daily_sales(state)
+    assert got.keys() == want.keys()
+    for key, value in want.items():
+        assert got[key][0] == value[0] and all(
+            math.isclose(a, b, abs_tol=1e-3) for a, b in zip(got[key][1:], value[1:], strict=True)
+        ), key
+    low = set(db.execute(f'SELECT id, outlet_id FROM "{schema}".low_stock_products').fetchall())
+    assert low == expected_low_stock(state)

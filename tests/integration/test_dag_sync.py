@@ -10,6 +10,7 @@ from lightspeed_pipeline import entities as reg
 from tests.conftest import FAST_RETRIES
 from tests.integration.helpers import (
     assert_database_equals_source,
+    assert_views_match,
     requests_by_resource,
     run_dag,
     snapshot,
@@ -50,6 +51,7 @@ def test_first_second_and_mutated_runs_keep_the_database_equal(
     run = run_dag()
     assert run.state == "success"
     assert_database_equals_source(db, schema, state)
+    assert_views_match(db, schema, state)
     by_resource = requests_by_resource(simulator.stats())
     for e in reg.ENTITIES:
         made = len(by_resource[e.name])
@@ -58,6 +60,30 @@ def test_first_second_and_mutated_runs_keep_the_database_equal(
     assert {s for s, *_ in states.values()} == {"success"}
     assert all(v is not None for name, (_, v, _) in states.items() if name != "product_categories")
     first_log = log_metadata(db, schema, run.run_id)
+    events = db.execute(
+        f'SELECT entity_type, status, duration_seconds, records_processed FROM "{schema}".sync_log'
+        " WHERE metadata->>'run_id' = %s AND action <> 'run_summary' ORDER BY id",
+        (run.run_id,),
+    ).fetchall()
+    for e in reg.ENTITIES:
+        mine = [ev for ev in events if ev[0] == e.name]
+        assert [ev[1] for ev in mine] == ["started", "completed"], e.name
+        assert mine[1][2] is not None and mine[1][3] == len(visible(e, state[e.name]))
+        meta = first_log[e.name]
+        for key in (
+            "pages",
+            "requests",
+            "retries",
+            "first_version",
+            "last_version",
+            "rows_inserted",
+            "rows_updated",
+            "rows_unchanged",
+            "rows_deleted",
+        ):
+            assert key in meta, (e.name, key)
+        assert meta["requests"] == len(by_resource[e.name])
+    assert first_log["products"]["rows_deleted"] == sum(1 for p in state["products"] if p.get("deleted_at")) > 0
     assert first_log["sales"]["action"] == "historical_import"
     assert first_log["sales"]["rows_inserted"] == len(state["sales"])
     assert first_log["sales"]["pages"] == math.ceil(len(state["sales"]) / PAGE)
@@ -117,6 +143,7 @@ def test_first_second_and_mutated_runs_keep_the_database_equal(
     simulator.faults()
     assert run.state == "success"
     assert_database_equals_source(db, schema, state)
+    assert_views_match(db, schema, state)
     statuses = simulator.stats()["by_status"]
     assert statuses.get("429", 0) >= 2 and statuses.get("503", 0) + statuses.get("500", 0) >= 2
     fourth_log = log_metadata(db, schema, run.run_id)

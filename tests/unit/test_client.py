@@ -182,3 +182,19 @@ def test_id_paging_for_categories(make_client) -> None:
     pages = list(client.iter_id_pages("product_categories", "/product_categories"))
     assert [len(p.records) for p in pages] == [2, 2, 1]
     assert [r["query"].get("after") for r in server.requests] == [None, "c1", "c3"]
+
+
+def test_read_timeouts_are_retried(make_client) -> None:
+    import time
+
+    calls = []
+
+    def slow_then_ok(path: str, q: dict[str, str]) -> Response:
+        calls.append(path)
+        if len(calls) == 1:
+            time.sleep(0.6)  # longer than the client's read timeout
+        return ok({"data": []})
+
+    client, _, sleeps = make_client(slow_then_ok, timeout=0.2)
+    assert list(client.iter_version_pages("sales", "/sales", after=0, deleted=False)) == []
+    assert client.stats.statuses["ReadTimeout"] == 1 and client.stats.retries == 1 and len(sleeps) == 1

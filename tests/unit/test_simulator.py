@@ -74,7 +74,9 @@ def test_deleted_only_with_the_flag_and_only_where_supported(sim) -> None:
     changed = s.data.mutate({"seed": 1, "delete": {"customers": 3}})["changed"]["customers"]
     plain = read_all(s, http, "customers")
     with_deleted = read_all(s, http, "customers", deleted="true")
-    assert len(with_deleted) == len(plain) + 3
+    records = s.data.records["customers"].values()
+    assert len(with_deleted) == len(records)
+    assert len(plain) == sum(1 for r in records if not r.get("deleted_at")) <= len(records) - 3
     assert not set(changed) & {r["id"] for r in plain}
     assert set(changed) <= {r["id"] for r in with_deleted if r.get("deleted_at")}
     with pytest.raises(ValueError, match="does not support"):

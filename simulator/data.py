@@ -83,6 +83,7 @@ class SimData:
         self.rng = random.Random(seed)
         self.version = FIRST_VERSION
         self.records: dict[str, dict[str, dict[str, Any]]] = {r: {} for r in RESOURCES}
+        self.raw: dict[str, dict[str, Any]] = {r: {} for r in RESOURCES}  # injected non-records
         # Per versioned resource: parallel sorted lists of versions and ids.
         self._versions: dict[str, list[int]] = {r: [] for r in VERSIONED}
         self._ids: dict[str, list[str]] = {r: [] for r in VERSIONED}
@@ -136,21 +137,50 @@ class SimData:
 
     # -- reading ----------------------------------------------------------------------
 
-    def page(self, resource: str, *, after: int, before: int | None, size: int, deleted: bool) -> list[dict[str, Any]]:
+    def page(self, resource: str, *, after: int, before: int | None, size: int, deleted: bool) -> list[Any]:
         """Records with after < version (< before), sorted by version, at most `size`."""
+        return self.page_with_max(resource, after=after, before=before, size=size, deleted=deleted)[0]
+
+    def page_with_max(
+        self, resource: str, *, after: int, before: int | None, size: int, deleted: bool
+    ) -> tuple[list[Any], int | None]:
+        """A page and its highest version (injected raw items carry none of their own)."""
         versions, ids = self._versions[resource], self._ids[resource]
         include_deleted = deleted and resource in SUPPORTS_DELETED
-        out = []
+        out: list[Any] = []
+        top = None
         i = bisect.bisect_right(versions, after)
-        table = self.records[resource]
+        table, raw = self.records[resource], self.raw[resource]
         while i < len(versions) and len(out) < size:
             if before is not None and versions[i] >= before:
                 break
-            rec = table[ids[i]]
-            if include_deleted or not rec.get("deleted_at"):
+            rec = table.get(ids[i])
+            if rec is None:
+                out.append(raw[ids[i]])
+                top = versions[i]
+            elif include_deleted or not rec.get("deleted_at"):
                 out.append(rec)
+                top = versions[i]
             i += 1
-        return out
+        return out, top
+
+    def inject(self, resource: str, items: list[Any]) -> dict[str, Any]:
+        """Add records as sent, however odd. Objects with an id become normal records (new
+        version); anything else is served as is, at a new position in the version order."""
+        if resource not in self._versions:
+            raise ValueError(f"cannot inject into {resource!r}")
+        ids = []
+        for item in items:
+            if isinstance(item, dict) and isinstance(item.get("id"), str) and item["id"]:
+                self.put(resource, copy.deepcopy(item))
+                ids.append(item["id"])
+            else:
+                key = f"__raw__{len(self.raw[resource])}"
+                self.raw[resource][key] = copy.deepcopy(item)
+                self.version += 1
+                self._versions[resource].append(self.version)
+                self._ids[resource].append(key)
+        return {"ids": ids, "raw": len(items) - len(ids), "version": self.version}
 
     def category_page(self, *, after: str | None, size: int) -> tuple[list[dict[str, Any]], bool]:
         cats = sorted((c for c in self.records["product_categories"].values() if not c.get("_deleted")),
@@ -164,6 +194,7 @@ class SimData:
             "resources": {
                 r: sorted(copy.deepcopy(list(v.values())), key=lambda x: x["id"]) for r, v in self.records.items()
             },
+            "raw": {r: list(v.values()) for r, v in self.raw.items() if v},
             "version": self.version,
         }
 

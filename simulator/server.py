@@ -1,9 +1,25 @@
-"""The simulator's HTTP server: the Lightspeed 2.0 list endpoints plus /__sim control endpoints."""
+"""The simulator's HTTP server: the Lightspeed 2.0 list endpoints plus /__sim control endpoints.
+
+Faults (POST /__sim/faults {"script": [...], "rates": {kind: p}, "resources": {name: kind},
+"delay": {name: seconds}, "fault_seed", "retry_after", "retry_after_seconds", "timeout_s"}),
+where a kind is an HTTP status (429, 500, 503, 400, ...) or one of:
+  429-date | 429-seconds | 429-past | 429-none   a 429 with that kind of Retry-After
+  reset     the connection is closed with no answer
+  timeout   the answer comes after `timeout_s` seconds (past the client's read timeout)
+  cut       the headers promise the whole body; half of it arrives; the connection closes
+  truncate  a well-formed 200 whose JSON body stops half way
+  html      a 200 with an HTML error page
+  nomax     a normal page whose `version` object has no `max`
+The script is consumed one request at a time, then `resources`, then `rates`.
+OAuth (POST /__sim/oauth {client_id, client_secret, refresh_token, access_token}):
+POST /api/1.0/token refreshes with rotation; POST /__sim/oauth/expire revokes the access token.
+"""
 
 from __future__ import annotations
 
 import json
 import random
+import socket
 import threading
 import time
 from collections import Counter, deque
@@ -37,6 +53,8 @@ class Simulator:
         self.lock = threading.Lock()
         self.data = SimData(scale, seed)
         self.faults: dict[str, Any] = {}
+        self.delays: dict[str, float] = {}
+        self.oauth: dict[str, Any] = {}
         self._fault_rng = random.Random(0)
         self._hits: deque[float] = deque()
         self._served = 0
@@ -71,29 +89,32 @@ class Simulator:
     # -- API --------------------------------------------------------------------------
 
     def set_faults(self, config: dict[str, Any]) -> None:
+        """Replace the fault configuration (see the module docstring for the kinds)."""
         with self.lock:
             self.faults = {
                 "script": list(config.get("script") or []),
                 "rates": {str(k): float(v) for k, v in (config.get("rates") or {}).items()},
-                "resources": {str(k): int(v) for k, v in (config.get("resources") or {}).items()},
+                "resources": {str(k): v for k, v in (config.get("resources") or {}).items()},
                 "retry_after": config.get("retry_after", "date"),
                 "retry_after_seconds": float(config.get("retry_after_seconds", 1)),
+                "timeout_s": float(config.get("timeout_s", 3)),
             }
+            self.delays = {str(k): float(v) for k, v in (config.get("delay") or {}).items()}
             self._fault_rng = random.Random(config.get("fault_seed", 0))
 
-    def _choose_fault(self, resource: str) -> int | None:
-        """Status to answer instead of the real response (caller holds the lock)."""
+    def _choose_fault(self, resource: str) -> str | None:
+        """The fault kind to apply to this request, if any (caller holds the lock)."""
         f = self.faults
         if not f:
             return None
         if f["script"]:
-            status = int(f["script"].pop(0))
-            return None if status == 200 else status
+            kind = str(f["script"].pop(0))
+            return None if kind in ("200", "ok") else kind
         if resource in f["resources"]:
-            return f["resources"][resource]
-        for code, p in f["rates"].items():
+            return str(f["resources"][resource])
+        for kind, p in f["rates"].items():
             if self._fault_rng.random() < p:
-                return int(code)
+                return kind
         return None
 
     def _rate_headers(self) -> tuple[dict[str, str], float | None]:
@@ -116,49 +137,73 @@ class Simulator:
         return {"X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(limit - len(self._hits)),
                 "X-RateLimit-Window": str(self.rate_window)}, None  # fmt: skip
 
-    def handle_api(self, resource: str, query: dict[str, str], auth: str | None) -> tuple[int, dict[str, str], bytes]:
+    def handle_api(self, resource: str, query: dict[str, str], auth: str | None) -> Reply:
         with self.lock:
             entry: dict[str, Any] = {"resource": resource, "query": query}
             self.requests.append(entry)
-            status, headers, body = self._api(resource, query, auth)
-            entry["status"] = status
-        return status, headers, body
+            reply = self._api(resource, query, auth)
+            entry["status"] = reply.status if reply.action not in ("reset", "cut") else reply.action
+            delay = self.delays.get(resource, 0.0)
+        if delay:
+            time.sleep(delay)
+        return reply
 
-    def _api(self, resource: str, query: dict[str, str], auth: str | None) -> tuple[int, dict[str, str], bytes]:
-        if auth is None or auth.strip() != f"Bearer {self.token}":
+    def _authorised(self, auth: str | None) -> bool:
+        valid = self.oauth["access_token"] if self.oauth else self.token
+        return bool(valid) and auth is not None and auth.strip() == f"Bearer {valid}"
+
+    def _api(self, resource: str, query: dict[str, str], auth: str | None) -> Reply:
+        if not self._authorised(auth):
             return _json(401, {"error": "Unauthorized", "message": "missing or invalid access token"})
         if resource not in RESOURCES:
             return _json(404, {"error": "Not Found", "message": f"unknown resource {resource!r}"})
         headers, wait = self._rate_headers()
         if wait is not None:
-            status, hdrs, body = self._fault_response(429, retry_after_s=max(1.0, wait))
-            return status, {**hdrs, **headers}, body
+            return self._fault_reply("429-date", retry_after_s=max(1.0, wait)).with_headers(headers)
         fault = self._choose_fault(resource)
-        if fault is not None:
-            status, hdrs, body = self._fault_response(fault)
-            return status, {**hdrs, **headers}, body
-        try:
-            status, hdrs, body = self._list(resource, query)
-        except ValueError as exc:
-            status, hdrs, body = _json(400, {"error": "Bad Request", "message": str(exc)})
-        return status, {**hdrs, **headers}, body
+        if fault is not None and fault not in ("nomax", "timeout"):
+            if fault in ("truncate", "cut", "html"):
+                ok = self._list_reply(resource, query)
+                return self._fault_reply(fault, body=ok.body).with_headers(headers)
+            return self._fault_reply(fault).with_headers(headers)
+        reply = self._list_reply(resource, query, drop_max=fault == "nomax").with_headers(headers)
+        if fault == "timeout":
+            reply.action = "sleep"
+            reply.sleep_s = self.faults["timeout_s"]
+        return reply
 
-    def _fault_response(self, status: int, retry_after_s: float | None = None) -> tuple[int, dict[str, str], bytes]:
-        if status == 429:
-            headers: dict[str, str] = {}
-            mode = self.faults.get("retry_after", "date") if retry_after_s is None else "date"
+    def _list_reply(self, resource: str, query: dict[str, str], drop_max: bool = False) -> Reply:
+        try:
+            return self._list(resource, query, drop_max)
+        except ValueError as exc:
+            return _json(400, {"error": "Bad Request", "message": str(exc)})
+
+    def _fault_reply(self, kind: str, retry_after_s: float | None = None, body: bytes = b"") -> Reply:
+        if kind == "reset":
+            return Reply(0, {}, b"", action="reset")
+        if kind == "cut":  # headers promise the whole body, half arrives, the connection closes
+            return Reply(200, {"Content-Type": "application/json"}, body, action="cut")
+        if kind == "truncate":  # well-formed HTTP, but the JSON stops half way
+            return Reply(200, {"Content-Type": "application/json"}, body[: max(1, len(body) // 2)])
+        if kind == "html":
+            return Reply(200, {"Content-Type": "text/html"}, HTML_ERROR.format(code=200).encode())
+        if kind.startswith("429"):
+            mode = kind.partition("-")[2] or self.faults.get("retry_after", "date")
             secs = retry_after_s if retry_after_s is not None else self.faults.get("retry_after_seconds", 1.0)
+            headers: dict[str, str] = {}
             if mode == "date":
                 headers["Retry-After"] = formatdate(time.time() + secs, usegmt=True)
+            elif mode == "past":
+                headers["Retry-After"] = formatdate(time.time() - 3600, usegmt=True)
             elif mode == "seconds":
                 headers["Retry-After"] = str(round(secs))
-            code, hdrs, body = _json(429, {"error": "Too Many Requests", "message": "Rate limiting enforced"})
-            return code, {**hdrs, **headers}, body
+            return _json(429, {"error": "Too Many Requests", "message": "Rate limiting enforced"}).with_headers(headers)
+        status = int(kind)
         if status >= 500:
-            return status, {"Content-Type": "text/html"}, HTML_ERROR.format(code=status).encode()
+            return Reply(status, {"Content-Type": "text/html"}, HTML_ERROR.format(code=status).encode())
         return _json(status, {"error": "Simulated error", "message": f"HTTP {status} injected by the simulator"})
 
-    def _list(self, resource: str, query: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    def _list(self, resource: str, query: dict[str, str], drop_max: bool = False) -> Reply:
         size_text = query.get("page_size")
         try:
             size = int(size_text) if size_text is not None else (1000 if resource == "product_categories" else 100)
@@ -183,14 +228,76 @@ class Simulator:
         except ValueError:
             raise ValueError("after and before must be integers") from None
         deleted = query.get("deleted", "").lower() in ("true", "1")
-        records = self.data.page(resource, after=after, before=before, size=size, deleted=deleted)
+        records, top = self.data.page_with_max(resource, after=after, before=before, size=size, deleted=deleted)
         if not records:
             return _json(200, {"data": [], "version": None})
-        return _json(200, {"data": records, "version": {"min": records[0]["version"], "max": records[-1]["version"]}})
+        versions = [r["version"] for r in records if isinstance(r, dict) and isinstance(r.get("version"), int)]
+        envelope: dict[str, Any] = {"min": min(versions, default=None)}
+        if not drop_max:
+            envelope["max"] = top
+        return _json(200, {"data": records, "version": envelope})
+
+    # -- OAuth (the token endpoint is /api/1.0/token, outside the base path) ---------------
+
+    def setup_oauth(self, config: dict[str, Any]) -> dict[str, Any]:
+        """Switch to OAuth: only the current access token works; refresh tokens rotate."""
+        with self.lock:
+            if not config:
+                self.oauth = {}
+                return {"oauth": False}
+            self.oauth = {
+                "client_id": config["client_id"],
+                "client_secret": config["client_secret"],
+                "refresh_token": config["refresh_token"],
+                "access_token": config.get("access_token", self.token),
+                "refreshes": 0,
+                "rejected_refreshes": 0,
+            }
+            return {"oauth": True}
+
+    def oauth_state(self) -> dict[str, Any]:
+        with self.lock:
+            return dict(self.oauth)
+
+    def expire_access_token(self) -> None:
+        with self.lock:
+            if self.oauth:
+                self.oauth["access_token"] = None
+
+    def token_endpoint(self, form: dict[str, str]) -> Reply:
+        with self.lock:
+            o = self.oauth
+            if not o:
+                return _json(404, {"error": "Not Found"})
+            if form.get("client_id") != o["client_id"] or form.get("client_secret") != o["client_secret"]:
+                o["rejected_refreshes"] += 1
+                return _json(401, {"error": "invalid_client"})
+            if form.get("grant_type") != "refresh_token" or form.get("refresh_token") != o["refresh_token"]:
+                o["rejected_refreshes"] += 1
+                return _json(400, {"error": "invalid_grant", "error_description": "refresh token is not valid"})
+            o["refreshes"] += 1
+            n = o["refreshes"]
+            # Rotation: the old refresh token and the old access token stop working now.
+            o["access_token"] = f"lsxs_at_{self.seed}_{n}_{random.Random(n).getrandbits(64):016x}"
+            o["refresh_token"] = f"lsxs_rt_{self.seed}_{n}_{random.Random(-n).getrandbits(64):016x}"
+            return _json(200, {
+                "access_token": o["access_token"], "token_type": "Bearer", "expires": int(time.time()) + 86400,
+                "expires_in": 86400, "refresh_token": o["refresh_token"], "domain_prefix": "simulator",
+            })  # fmt: skip
 
     # -- control ----------------------------------------------------------------------
 
-    def handle_control(self, method: str, path: str, body: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+    def handle_control(self, method: str, path: str, body: dict[str, Any]) -> Reply:
+        if method == "POST" and path == "faults":
+            self.set_faults(body)
+            return _json(200, {"ok": True})
+        if method == "POST" and path == "oauth":
+            return _json(200, self.setup_oauth(body))
+        if method == "POST" and path == "oauth/expire":
+            self.expire_access_token()
+            return _json(200, {"ok": True})
+        if method == "GET" and path == "oauth":
+            return _json(200, self.oauth_state())
         with self.lock:
             if method == "GET" and path == "state":
                 return _json(200, self.data.dump())
@@ -208,17 +315,31 @@ class Simulator:
                     return _json(200, self.data.mutate(body))
                 except ValueError as exc:
                     return _json(400, {"error": str(exc)})
+            if method == "POST" and path == "inject":
+                try:
+                    return _json(200, self.data.inject(body["resource"], body["records"]))
+                except (KeyError, ValueError) as exc:
+                    return _json(400, {"error": str(exc)})
             if method == "POST" and path == "reset":
                 self.data = SimData(self.scale, self.seed)
                 return _json(200, {"ok": True})
-        if method == "POST" and path == "faults":
-            self.set_faults(body)
-            return _json(200, {"ok": True})
         return _json(404, {"error": "Not Found"})
 
 
-def _json(status: int, payload: Any) -> tuple[int, dict[str, str], bytes]:
-    return status, {"Content-Type": "application/json"}, json.dumps(payload, separators=(",", ":")).encode()
+class Reply:
+    """An HTTP answer, plus what the handler must do that is not a normal answer."""
+
+    def __init__(self, status: int, headers: dict[str, str], body: bytes, action: str | None = None) -> None:
+        self.status, self.headers, self.body, self.action = status, headers, body, action
+        self.sleep_s = 0.0
+
+    def with_headers(self, headers: dict[str, str]) -> Reply:
+        self.headers = {**self.headers, **headers}
+        return self
+
+
+def _json(status: int, payload: Any) -> Reply:
+    return Reply(status, {"Content-Type": "application/json"}, json.dumps(payload, separators=(",", ":")).encode())
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -228,33 +349,58 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args: Any) -> None:
         pass
 
-    def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
-        self.send_response(status)
-        for k, v in headers.items():
+    def _send(self, reply: Reply) -> None:
+        if reply.action == "reset":
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        if reply.action == "sleep":
+            time.sleep(reply.sleep_s)
+        self.send_response(reply.status)
+        for k, v in reply.headers.items():
             self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(len(reply.body)))
         self.end_headers()
-        self.wfile.write(body)
+        if reply.action == "cut":
+            self.wfile.write(reply.body[: len(reply.body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        self.wfile.write(reply.body)
+
+    def _body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
 
     def _route(self, method: str) -> None:
         parts = urlsplit(self.path)
         sim = self.simulator
         if parts.path.startswith("/__sim/"):
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
+            raw = self._body()
             try:
                 body = json.loads(raw) if raw else {}
             except ValueError:
-                self._send(*_json(400, {"error": "body is not JSON"}))
+                self._send(_json(400, {"error": "body is not JSON"}))
                 return
-            self._send(*sim.handle_control(method, parts.path[len("/__sim/") :], body))
+            self._send(sim.handle_control(method, parts.path[len("/__sim/") :], body))
+            return
+        if method == "POST" and parts.path == "/api/1.0/token":
+            form = {k: v[-1] for k, v in parse_qs(self._body().decode(), keep_blank_values=True).items()}
+            self._send(sim.token_endpoint(form))
             return
         prefix = sim.base_path + "/"
         if method != "GET" or not parts.path.startswith(prefix):
-            self._send(*_json(404, {"error": "Not Found"}))
+            self._send(_json(404, {"error": "Not Found"}))
             return
         query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-        self._send(*sim.handle_api(parts.path[len(prefix) :].strip("/"), query, self.headers.get("Authorization")))
+        self._send(sim.handle_api(parts.path[len(prefix) :].strip("/"), query, self.headers.get("Authorization")))
 
     def do_GET(self) -> None:
         self._route("GET")

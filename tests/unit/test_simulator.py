@@ -141,3 +141,63 @@ def test_sliding_window_rate_limit() -> None:
         assert last.headers["X-RateLimit-Remaining"] == "0" and "Retry-After" in last.headers
     finally:
         s.stop()
+
+
+def test_transport_fault_kinds(sim) -> None:
+    s, http = sim
+    s.set_faults({"script": ["reset", "cut", "truncate", "html", "nomax", "429-past", "429-none", "429-seconds"],
+                  "retry_after_seconds": 7})  # fmt: skip
+    url = f"{s.url}/api/2.0/outlets"
+    with pytest.raises(requests.ConnectionError):
+        http.get(url)
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        http.get(url)
+    truncated = http.get(url)
+    assert truncated.status_code == 200
+    with pytest.raises(ValueError):
+        truncated.json()
+    html = http.get(url)
+    assert html.status_code == 200 and html.headers["Content-Type"] == "text/html"
+    nomax = http.get(url).json()
+    assert nomax["data"] and "max" not in nomax["version"]
+    past = http.get(url)
+    assert past.status_code == 429 and parsedate_to_datetime(past.headers["Retry-After"]).year >= 2024
+    assert "Retry-After" not in http.get(url).headers
+    assert http.get(url).headers["Retry-After"] == "7"
+    assert http.get(url).status_code == 200
+
+
+def test_timeout_and_delay(sim) -> None:
+    s, http = sim
+    s.set_faults({"script": ["timeout"], "timeout_s": 0.5})
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        http.get(f"{s.url}/api/2.0/outlets", timeout=0.2)
+    s.set_faults({"delay": {"taxes": 0.3}})
+    import time
+
+    t0 = time.monotonic()
+    assert http.get(f"{s.url}/api/2.0/taxes").status_code == 200
+    assert time.monotonic() - t0 >= 0.3
+
+
+def test_injected_odd_records_are_served_in_version_order(sim) -> None:
+    s, http = sim
+    s.data.inject("customers", ["garbage", {"name": "no id"}, {"id": "odd-1", "first_name": "nul\x00"}])
+    records = read_all(s, http, "customers", deleted="true")
+    assert records[-3:] == ["garbage", {"name": "no id"}, {**s.data.records["customers"]["odd-1"]}]
+    assert records[-1]["first_name"] == "nul\x00"
+
+
+def test_oauth_refresh_rotates_tokens(sim) -> None:
+    s, http = sim
+    s.setup_oauth({"client_id": "cid", "client_secret": "sec", "refresh_token": "rt-0", "access_token": TOKEN})
+    assert http.get(f"{s.url}/api/2.0/outlets").status_code == 200
+    s.expire_access_token()
+    assert http.get(f"{s.url}/api/2.0/outlets").status_code == 401
+    form = {"grant_type": "refresh_token", "refresh_token": "rt-0", "client_id": "cid", "client_secret": "sec"}
+    new = requests.post(f"{s.url}/api/1.0/token", data=form).json()
+    assert new["refresh_token"] != "rt-0" and new["expires_in"] == 86400
+    assert requests.post(f"{s.url}/api/1.0/token", data=form).status_code == 400  # the old one is spent
+    ok = requests.get(f"{s.url}/api/2.0/outlets", headers={"Authorization": f"Bearer {new['access_token']}"})
+    assert ok.status_code == 200 and http.get(f"{s.url}/api/2.0/outlets").status_code == 401
+    assert s.oauth_state()["refreshes"] == 1 and s.oauth_state()["rejected_refreshes"] == 1

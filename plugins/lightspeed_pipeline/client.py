@@ -23,8 +23,17 @@ from typing import Any
 
 import requests
 
+from lightspeed_pipeline.tokens import MemoryTokenStore, OAuthConfig, TokenGrant, TokenStore
+
 log = logging.getLogger(__name__)
 
+# Transport failures worth retrying: no answer, a late answer, or an answer cut short.
+TRANSPORT_ERRORS = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504, 520, 521, 522, 523, 524})
 
 
@@ -45,7 +54,7 @@ class ClientConfig:
     """Everything the client needs; built from the `lightspeed_api` connection."""
 
     base_url: str  # scheme://host[:port], no trailing slash
-    token: str
+    token: str = field(repr=False)  # access token (personal token, or the current OAuth access token)
     api_base_path: str = "/api/2.0"
     page_size: int = 1000
     timeout: float = 60.0  # read timeout, seconds
@@ -56,6 +65,7 @@ class ClientConfig:
     retry_budget_s: float = 900.0  # total seconds one request may spend waiting to retry
     max_retry_after: float = 600.0  # cap on a single Retry-After wait
     version_overlap: int = 0  # re-read this many versions below the stored cursor
+    oauth: OAuthConfig | None = None  # refresh on 401 (its repr hides the secrets)
 
     @property
     def api_root(self) -> str:
@@ -67,12 +77,14 @@ class ClientStats:
     requests: int = 0
     retries: int = 0
     waited_s: float = 0.0
+    token_refreshes: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "requests": self.requests,
             "retries": self.retries,
+            "token_refreshes": self.token_refreshes,
             "retry_wait_s": round(self.waited_s, 3),
             "statuses": dict(self.statuses),
         }
@@ -155,6 +167,7 @@ class LightspeedClient:
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        token_store: TokenStore | None = None,
     ) -> None:
         self.config = config
         self.stats = ClientStats()
@@ -164,12 +177,59 @@ class LightspeedClient:
         adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=2, max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
-        self.session.headers.update(
-            {
-                "Authorization": f"Bearer {config.token}",
-                "Accept": "application/json",
-                "User-Agent": "lightspeed-airflow-sync/1.0",
-            }
+        self.session.headers.update({"Accept": "application/json", "User-Agent": "lightspeed-airflow-sync/1.0"})
+        self._tokens: TokenStore | None = None
+        self._access: str | None = config.token or None
+        if config.oauth is not None:
+            self._tokens = token_store or MemoryTokenStore(config.oauth)
+            # The newest stored access token wins over the connection's (possibly spent) one.
+            self._access = self._tokens.current() or self._access
+            if not self._access:
+                self._access = self._tokens.refresh(None, self._exchange)
+                self.stats.token_refreshes += 1
+        self._set_auth()
+
+    def _set_auth(self) -> None:
+        self.session.headers["Authorization"] = f"Bearer {self._access or ''}"
+
+    def _exchange(self, refresh_token: str) -> TokenGrant:
+        """POST the refresh token to the token endpoint (form-encoded) and return the new pair."""
+        oauth = self.config.oauth
+        assert oauth is not None
+        form = {
+            "grant_type": "refresh_token",
+            "refresh_token": refresh_token,
+            "client_id": oauth.client_id,
+            "client_secret": oauth.client_secret,
+        }
+        path = "POST " + (requests.utils.urlparse(oauth.token_url).path or "/")
+        try:
+            resp = self.session.post(
+                oauth.token_url,
+                data=form,
+                headers={"Authorization": None},  # type: ignore[dict-item]  # drop the stale bearer
+                timeout=(self.config.connect_timeout, self.config.timeout),
+            )
+        except TRANSPORT_ERRORS as exc:
+            raise LightspeedAuthError(f"OAuth: {path} failed: {type(exc).__name__}") from None
+        try:
+            body = resp.json()
+        except ValueError:
+            body = {}
+        if resp.status_code != 200 or not isinstance(body, dict) or not body.get("access_token"):
+            code = body.get("error") if isinstance(body, dict) else None
+            raise LightspeedAuthError(
+                f"OAuth: refreshing the access token failed: HTTP {resp.status_code} on {path}"
+                f" ({code or 'no error code'}). "
+                "The refresh token may be spent or revoked: re-authorise the app and put the new refresh token "
+                "in the `lightspeed_api` connection's extra.",
+                status=resp.status_code,
+            )
+        expires = body.get("expires_in")
+        return TokenGrant(
+            access_token=str(body["access_token"]),
+            refresh_token=str(body.get("refresh_token") or refresh_token),
+            expires_in=int(expires) if isinstance(expires, (int, float)) else None,
         )
 
     def close(self) -> None:
@@ -194,13 +254,14 @@ class LightspeedClient:
             shown += "?" + "&".join(f"{k}={v}" for k, v in params.items())
         waited = 0.0
         attempt = 0
+        refreshed = False
         while True:
             self.stats.requests += 1
             reason: str
             retry_after: float | None = None
             try:
                 resp = self.session.get(url, params=params, timeout=(self.config.connect_timeout, self.config.timeout))
-            except (requests.ConnectionError, requests.Timeout) as exc:
+            except TRANSPORT_ERRORS as exc:
                 self.stats.statuses[type(exc).__name__] += 1
                 reason = f"{type(exc).__name__}: {_excerpt(str(exc), 200)}"
             else:
@@ -211,10 +272,24 @@ class LightspeedClient:
                         return resp.json()
                     except ValueError:
                         reason = f"HTTP {status} with a body that is not JSON: {_excerpt(resp.text, 200)!r}"
+                elif status == 401 and self._tokens is not None and not refreshed:
+                    # OAuth: one refresh (shared with other tasks through the token store), then retry.
+                    refreshed = True
+                    self._access = self._tokens.refresh(self._access, self._exchange)
+                    self.stats.token_refreshes += 1
+                    self._set_auth()
+                    log.info("%s: HTTP 401 on %s; access token refreshed, retrying", what, shown)
+                    continue
                 elif status in (401, 403):
+                    hint = (
+                        "even after refreshing the OAuth token; check the app's scopes and the `lightspeed_api` "
+                        "connection"
+                        if refreshed
+                        else "check the password (access token) of the `lightspeed_api` connection"
+                    )
                     raise LightspeedAuthError(
-                        f"{what}: HTTP {status} on {shown}: the API refused the token; check the password "
-                        f"(access token) of the `lightspeed_api` connection. Body: {_excerpt(resp.text)!r}",
+                        f"{what}: HTTP {status} on {shown}: the API refused the token; {hint}. "
+                        f"Body: {_excerpt(resp.text)!r}",
                         status=status,
                     )
                 elif status in RETRYABLE_STATUS:

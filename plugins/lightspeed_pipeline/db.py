@@ -175,7 +175,95 @@ def apply_migrations(
         begin(conn, settings)
         seeded = seed_sync_state(conn, entities)
         views = apply_views(conn, views_dir)
-    return {"applied": applied, "seeded": seeded, "views": views}
+        security = ensure_security(conn, entities)
+    return {"applied": applied, "seeded": seeded, "views": views, "security": security}
+
+
+BOOKKEEPING_TABLES = (
+    "sync_state",
+    "sync_log",
+    "sync_rejects",
+    "sync_validation",
+    "schema_migrations",
+    "lightspeed_oauth_tokens",
+    "lightspeed_audit_log",
+)
+SUPABASE_API_ROLES = ("anon", "authenticated", "service_role")
+
+
+def project_tables(entities: tuple[Entity, ...] = ENTITIES) -> list[str]:
+    """Every table the project creates."""
+    return [e.table for e in entities] + [c.table for e in entities for c in e.children] + list(BOOKKEEPING_TABLES)
+
+
+def ensure_security(conn: psycopg.Connection[Any], entities: tuple[Entity, ...] = ENTITIES) -> dict[str, Any]:
+    """Row-level security, the outlet policies and the audit triggers, from the registry.
+
+    Idempotent; runs inside `migrate`'s transaction (search_path = the target schema).
+    * RLS on every project table, with no policy for `anon`: Supabase's API returns nothing.
+    * `outlet_isolation` for `authenticated` (when that role exists) on outlet-scoped tables
+      and their children: read-only, rows of `current_setting('app.current_outlet_id')`.
+    * The OAuth token table is revoked from PUBLIC and the API roles.
+    * Audit triggers on `audited` entities (and removed from the others).
+    The sync role owns the tables, so RLS does not apply to it.
+    """
+    from psycopg import sql
+
+    roles = {r for (r,) in conn.execute("SELECT rolname FROM pg_roles WHERE rolname = ANY(%s)",
+                                        (list(SUPABASE_API_ROLES),)).fetchall()}  # fmt: skip
+    for table in project_tables(entities):
+        conn.execute(sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(sql.Identifier(table)))
+    revoke_from = ["PUBLIC", *sorted(roles & {"anon", "authenticated"})]
+    conn.execute(
+        sql.SQL("REVOKE ALL ON lightspeed_oauth_tokens FROM {}").format(
+            sql.SQL(", ").join(sql.SQL(r) if r == "PUBLIC" else sql.Identifier(r) for r in revoke_from)
+        )
+    )
+    setting = sql.SQL("current_setting('app.current_outlet_id', true)")
+    policies = []
+    for e in entities:
+        if e.outlet_column is None:
+            continue
+        targets: list[tuple[str, sql.Composable]] = [
+            (e.table, sql.SQL("{} = {}").format(sql.Identifier(e.outlet_column), setting))
+        ]
+        for child in e.children:
+            via_parent = sql.SQL(
+                "EXISTS (SELECT 1 FROM {parent} p WHERE p.id = {child}.{key} AND p.{col} = {setting})"
+            ).format(
+                parent=sql.Identifier(e.table),
+                child=sql.Identifier(child.table),
+                key=sql.Identifier(child.parent_key),
+                col=sql.Identifier(e.outlet_column),
+                setting=setting,
+            )
+            targets.append((child.table, via_parent))
+        for table, using in targets:
+            conn.execute(sql.SQL("DROP POLICY IF EXISTS outlet_isolation ON {}").format(sql.Identifier(table)))
+            if "authenticated" in roles:
+                conn.execute(
+                    sql.SQL("CREATE POLICY outlet_isolation ON {} FOR SELECT TO authenticated USING ({})").format(
+                        sql.Identifier(table), using
+                    )
+                )
+                policies.append(table)
+    audited = []
+    for e in entities:
+        table = sql.Identifier(e.table)
+        if e.audited:
+            conn.execute(sql.SQL(
+                "CREATE OR REPLACE TRIGGER lightspeed_audit_insert AFTER INSERT ON {} REFERENCING NEW TABLE AS new_rows"
+                " FOR EACH STATEMENT EXECUTE FUNCTION lightspeed_audit_insert()").format(table))  # fmt: skip
+            conn.execute(sql.SQL(
+                "CREATE OR REPLACE TRIGGER lightspeed_audit_update AFTER UPDATE ON {}"
+                " REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows"
+                " FOR EACH STATEMENT EXECUTE FUNCTION lightspeed_audit_update()").format(table))  # fmt: skip
+            audited.append(e.table)
+        else:
+            conn.execute(sql.SQL("DROP TRIGGER IF EXISTS lightspeed_audit_insert ON {}").format(table))
+            conn.execute(sql.SQL("DROP TRIGGER IF EXISTS lightspeed_audit_update ON {}").format(table))
+    return {"rls_tables": len(project_tables(entities)), "outlet_policies": policies, "audited": audited,
+            "api_roles": sorted(roles)}  # fmt: skip
 
 
 def seed_sync_state(conn: psycopg.Connection[Any], entities: tuple[Entity, ...] = ENTITIES) -> int:

@@ -77,6 +77,8 @@ class Entity:
     supports_deleted: bool = False  # the endpoint honours `deleted=true`
     children: tuple[Child, ...] = ()
     unique_keys: tuple[str, ...] = ()  # columns expected unique among live rows (validation)
+    outlet_column: str | None = None  # row-level security: rows visible per app.current_outlet_id
+    audited: bool = False  # changes recorded in lightspeed_audit_log by triggers
     description: str = ""
 
     @property
@@ -143,6 +145,7 @@ ENTITIES: tuple[Entity, ...] = (
         ("outlets",),
         columns=(_c("name"), _c("outlet_id", ref="outlets")),
         supports_deleted=True,
+        outlet_column="outlet_id",
         description="Tills, each in one outlet.",
     ),
     Entity("users", "/users", columns=(_c("username"), _c("display_name"), _c("email")), description="Staff."),
@@ -216,7 +219,8 @@ ENTITIES: tuple[Entity, ...] = (
             _c("loyalty_balance", "numeric"),
         ),
         supports_deleted=True,
-        description="Customers.",
+        audited=True,
+        description="Customers (sensitive: changes are audited).",
     ),
     Entity(
         "inventory",
@@ -232,6 +236,7 @@ ENTITIES: tuple[Entity, ...] = (
             _c("reorder_amount", "numeric"),
             _c("average_cost", "numeric"),
         ),
+        outlet_column="outlet_id",
         description="Stock per product and outlet.",
     ),
     Entity(
@@ -253,6 +258,7 @@ ENTITIES: tuple[Entity, ...] = (
         ),
         children=(LINE_ITEMS, PAYMENTS),
         unique_keys=("invoice_number",),
+        outlet_column="outlet_id",
         description="Sales with their line items and payments (embedded; replaced with the sale).",
     ),
 )

@@ -16,8 +16,10 @@ from urllib.parse import urlsplit
 from airflow.sdk import BaseHook
 
 from lightspeed_pipeline.client import ClientConfig, LightspeedClient
+from lightspeed_pipeline.tokens import OAuthConfig
 
-_NUMERIC_EXTRA = {f.name: f.type for f in fields(ClientConfig) if f.name not in ("base_url", "token", "api_base_path")}
+_NUMERIC_EXTRA = {f.name: f.type for f in fields(ClientConfig) if f.type in ("int", "float", int, float)}
+_OAUTH_KEYS = ("refresh_token", "client_id", "client_secret")
 
 
 class ConnectionConfigError(ValueError):
@@ -44,12 +46,28 @@ def client_config_from_connection(conn: Any) -> ClientConfig:
             netloc = f"{netloc}:{conn.port}"
         base = f"{scheme}://{netloc}"
     token = conn.password or ""
-    if not token:
+    extra = conn.extra_dejson or {}
+    given = [k for k in _OAUTH_KEYS if extra.get(k)]
+    oauth = None
+    if given:
+        missing = [k for k in _OAUTH_KEYS if k not in given]
+        if missing:
+            raise ConnectionConfigError(
+                f"connection `{conn.conn_id}`: OAuth needs {', '.join(_OAUTH_KEYS)} in extra;"
+                f" missing {', '.join(missing)}"
+            )
+        oauth = OAuthConfig(
+            client_id=str(extra["client_id"]),
+            client_secret=str(extra["client_secret"]),
+            refresh_token=str(extra["refresh_token"]),
+            token_url=str(extra.get("token_url") or f"{base}/api/1.0/token"),
+        )
+    elif not token:
         raise ConnectionConfigError(
             f"connection `{conn.conn_id}` has no password: put the Lightspeed access token there"
+            " (or refresh_token, client_id and client_secret in extra for OAuth)"
         )
-    extra = conn.extra_dejson or {}
-    kwargs: dict[str, Any] = {"base_url": base, "token": token}
+    kwargs: dict[str, Any] = {"base_url": base, "token": token, "oauth": oauth}
     if extra.get("api_base_path"):
         kwargs["api_base_path"] = str(extra["api_base_path"])
     for name, type_ in _NUMERIC_EXTRA.items():
@@ -80,8 +98,9 @@ class LightspeedHook(BaseHook):
     def get_config(self) -> ClientConfig:
         return client_config_from_connection(self.get_connection(self.lightspeed_conn_id))
 
-    def get_conn(self) -> LightspeedClient:
-        return LightspeedClient(self.get_config())
+    def get_conn(self, token_store: Any = None) -> LightspeedClient:
+        """A client; with OAuth, `token_store` (a `PostgresTokenStore`) makes token rotation durable."""
+        return LightspeedClient(self.get_config(), token_store=token_store)
 
 
 class LightspeedPostgresHook(BaseHook):
@@ -101,4 +120,4 @@ class LightspeedPostgresHook(BaseHook):
         from lightspeed_pipeline.store import Store
 
         kwargs, settings = connect_kwargs_from_airflow(self.get_connection(self.postgres_conn_id))
-        return Store(connect(**kwargs), settings)
+        return Store(connect(**kwargs), settings, reconnect=lambda: connect(**kwargs))

@@ -6,6 +6,7 @@ Heavy imports (requests, psycopg) happen inside `execute`, so parsing the DAG st
 from __future__ import annotations
 
 import logging
+import os
 import time
 from typing import Any
 
@@ -85,24 +86,42 @@ class EntitySyncOperator(BaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         from lightspeed_pipeline.hooks import LightspeedHook
+        from lightspeed_pipeline.store import EntityBusyError
         from lightspeed_pipeline.sync import sync_entity
+        from lightspeed_pipeline.tokens import PostgresTokenStore
 
         params = context.get("params") or {}
         if self.entity not in selected_entities(params):
             raise AirflowSkipException(f"{self.entity} is not in params.entities")
         entity = registry.get(self.entity)
+        hook = LightspeedHook(self.api_conn_id)
+        config = hook.get_config()
         store = _store(self.postgres_conn_id)
+        token_conn = store.sibling() if config.oauth else None
         try:
-            with LightspeedHook(self.api_conn_id).get_conn() as client:
+            tokens = (
+                PostgresTokenStore(token_conn, store.settings, config.oauth, config.base_url)
+                if token_conn is not None and config.oauth is not None
+                else None
+            )
+            with hook.get_conn(token_store=tokens) as client:
                 result = sync_entity(
                     entity,
                     client,
                     store,
                     full_refresh=bool(params.get("full_refresh")),
                     run_id=context.get("run_id"),
+                    lock_wait_s=float(os.environ.get("LIGHTSPEED_LOCK_WAIT_S", 3600)),
+                    skip_if_busy=os.environ.get("LIGHTSPEED_LOCK_BUSY", "wait") == "skip",
                 )
+        except EntityBusyError as exc:
+            if os.environ.get("LIGHTSPEED_LOCK_BUSY", "wait") == "skip":
+                raise AirflowSkipException(str(exc)) from None
+            raise
         finally:
-            store.conn.close()
+            store.close()
+            if token_conn is not None:
+                token_conn.close()
         return result.as_dict()
 
 

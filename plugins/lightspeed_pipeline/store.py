@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
 
-from lightspeed_pipeline.db import DbSettings, begin
+from lightspeed_pipeline.db import DbSettings, advisory_key, begin
 from lightspeed_pipeline.entities import Child, Column, Entity
 from lightspeed_pipeline.mapping import PreparedPage, to_pg_json
 
@@ -140,13 +143,80 @@ def child_sql(child: Child, schema: str) -> tuple[sql.Composed, sql.Composed]:
     return delete, insert
 
 
-class Store:
-    """Sync bookkeeping and page writes over one psycopg connection."""
+class EntityBusyError(RuntimeError):
+    """Another sync of the same entity holds the entity lock."""
 
-    def __init__(self, conn: psycopg.Connection[Any], settings: DbSettings) -> None:
+
+class Store:
+    """Sync bookkeeping and page writes over one psycopg connection.
+
+    `reconnect` opens another connection to the same database (for the entity lock and
+    the OAuth token store, which must not share the page-writing transaction).
+    """
+
+    def __init__(
+        self,
+        conn: psycopg.Connection[Any],
+        settings: DbSettings,
+        reconnect: Callable[[], psycopg.Connection[Any]] | None = None,
+    ) -> None:
         self.conn = conn
         self.settings = settings
         self.schema = settings.schema
+        self._reconnect = reconnect
+
+    @classmethod
+    def open(cls, conninfo: str, settings: DbSettings) -> Store:
+        from lightspeed_pipeline.db import connect
+
+        return cls(connect(conninfo), settings, reconnect=lambda: connect(conninfo))
+
+    def sibling(self) -> psycopg.Connection[Any]:
+        """A new connection to the same database."""
+        if self._reconnect is None:
+            raise RuntimeError("this Store was built without a way to open another connection")
+        return self._reconnect()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def entity_lock(
+        self, entity: Entity, *, wait_s: float = 3600.0, poll_s: float = 1.0, skip: bool = False
+    ) -> Iterator[EntityLock]:
+        """Hold the entity's advisory lock for the whole sync.
+
+        The lock is transaction-scoped on a dedicated connection whose transaction stays
+        open until the sync ends, so it works through a transaction-mode pooler and is
+        released by PostgreSQL if the worker dies. A second sync of the same entity waits
+        (up to `wait_s`, logging who holds it) or, with `skip`, raises at once.
+        """
+        key = advisory_key("entity", self.schema, entity.name)
+        conn = self.sibling()
+        try:
+            with conn.transaction():
+                started = time.monotonic()
+                last_note = -1e9
+                while not conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (key,)).fetchone()[0]:  # type: ignore[index]
+                    holder = _lock_holder(conn, key)
+                    waited = time.monotonic() - started
+                    if skip or waited >= wait_s:
+                        raise EntityBusyError(
+                            f"{entity.name}: another sync of this entity is running ({holder})"
+                            + ("" if skip else f"; gave up after waiting {waited:.0f} s")
+                        )
+                    if waited - last_note >= 30:
+                        log.warning(
+                            "%s: another sync of this entity is running (%s); waiting (up to %.0f s)",
+                            entity.name, holder, wait_s,
+                        )  # fmt: skip
+                        last_note = waited
+                    time.sleep(poll_s)
+                if time.monotonic() - started > poll_s:
+                    log.info("%s: entity lock acquired after %.1f s", entity.name, time.monotonic() - started)
+                yield EntityLock(conn, entity.name)
+        finally:
+            conn.close()
 
     def _t(self, name: str) -> sql.Identifier:
         return sql.Identifier(self.schema, name)
@@ -291,3 +361,35 @@ class Store:
 
 def counts_dict(counts: PageCounts) -> dict[str, int]:
     return asdict(counts)
+
+
+class EntityLock:
+    """A held entity lock; `check()` fails loudly if its connection (and so the lock) is gone."""
+
+    def __init__(self, conn: psycopg.Connection[Any], entity: str) -> None:
+        self.conn = conn
+        self.entity = entity
+
+    def check(self) -> None:
+        import psycopg
+
+        try:
+            self.conn.execute("SELECT 1")
+        except psycopg.Error as exc:
+            raise EntityBusyError(
+                f"{self.entity}: the connection holding the entity lock was lost ({type(exc).__name__}); "
+                "stopping so two syncs cannot interleave"
+            ) from exc
+
+
+def _lock_holder(conn: psycopg.Connection[Any], key: int) -> str:
+    """Who holds advisory lock `key`: pid, application and since when (for the log line)."""
+    row = conn.execute(
+        "SELECT a.pid, a.application_name, a.xact_start FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+        " WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s AND l.objid = %s AND l.objsubid = 1",
+        ((key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF),
+    ).fetchone()
+    if row is None:
+        return "holder not visible"
+    since = row[2].strftime("%Y-%m-%d %H:%M:%S %Z") if row[2] else "?"
+    return f"held by backend pid {row[0]}, application {row[1]!r}, since {since}"

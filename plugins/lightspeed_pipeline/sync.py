@@ -14,7 +14,7 @@ from typing import Any
 from lightspeed_pipeline.client import LightspeedAPIError, LightspeedClient, Page
 from lightspeed_pipeline.entities import Entity
 from lightspeed_pipeline.mapping import prepare_page
-from lightspeed_pipeline.store import PageCounts, Store
+from lightspeed_pipeline.store import EntityLock, PageCounts, Store
 
 log = logging.getLogger(__name__)
 
@@ -96,12 +96,30 @@ def sync_entity(
     *,
     full_refresh: bool = False,
     run_id: str | None = None,
+    lock_wait_s: float = 3600.0,
+    skip_if_busy: bool = False,
 ) -> SyncResult:
     """Bring `entity`'s table up to date with the API; raise `EntitySyncError` on failure.
 
-    Marks sync_state running -> success/failed and writes `started` and
-    `completed`/`failed` rows to sync_log.
+    Runs under the entity's advisory lock, so two syncs of one entity (a manual run
+    next to the scheduled one, a cleared task next to a running one) never interleave:
+    the second waits (or raises `EntityBusyError` at once with `skip_if_busy`) and then
+    resumes from the cursor the first one committed. Marks sync_state running ->
+    success/failed and writes `started` and `completed`/`failed` rows to sync_log.
     """
+    with store.entity_lock(entity, wait_s=lock_wait_s, skip=skip_if_busy) as lock:
+        return _sync_locked(entity, client, store, lock, full_refresh=full_refresh, run_id=run_id)
+
+
+def _sync_locked(
+    entity: Entity,
+    client: LightspeedClient,
+    store: Store,
+    lock: EntityLock,
+    *,
+    full_refresh: bool,
+    run_id: str | None,
+) -> SyncResult:
     started = time.monotonic()
     state = store.start_sync(entity, run_id=run_id)
     resume = state.last_version or 0
@@ -133,6 +151,7 @@ def sync_entity(
             pages = client.iter_id_pages(entity.name, entity.endpoint)
         seen: list[str] = []
         for current in pages:
+            lock.check()
             result.fetch_s += current.fetch_s
             t0 = time.monotonic()
             prepared = prepare_page(entity, current.records)

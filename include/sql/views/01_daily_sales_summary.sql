@@ -2,7 +2,7 @@
 -- status (a paid-off layby or on-account sale is revenue too). The day is the
 -- outlet's local day when its time_zone is one PostgreSQL knows, else UTC. API 2.0
 -- sales carry no total_discount: the discount is summed from the non-voided line items.
-CREATE OR REPLACE VIEW daily_sales_summary AS
+CREATE OR REPLACE VIEW daily_sales_summary WITH (security_invoker = true) AS
 SELECT
     (s.sale_date AT TIME ZONE COALESCE(tz.time_zone, 'UTC'))::date AS sale_date,
     s.outlet_id,

@@ -1,6 +1,6 @@
 -- Stock at or below its reorder point, for live products that are active and track
 -- stock (API 2.0: `active`/`is_active` and `has_inventory`; there is no track_inventory).
-CREATE OR REPLACE VIEW low_stock_products AS
+CREATE OR REPLACE VIEW low_stock_products WITH (security_invoker = true) AS
 SELECT
     p.id,
     p.name,

@@ -1,6 +1,6 @@
 -- Per entity: when it last synced successfully and whether that is recent enough.
 -- OK within 2 hours, WARNING after 2 hours, ALERT after 25 hours or never.
-CREATE OR REPLACE VIEW sync_health AS
+CREATE OR REPLACE VIEW sync_health WITH (security_invoker = true) AS
 SELECT
     entity_type,
     last_attempt_at AS last_sync_timestamp,

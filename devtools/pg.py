@@ -196,10 +196,11 @@ class ThrowawayPostgres:
     def restart(self) -> None:
         """Restart the server in place (same port and data), for fault tests."""
         assert self._bin is not None and self.root is not None
-        self._run(
-            [str(self._bin / "pg_ctl"), "-D", str(self.root / "data"), "-w", "-m", "fast", "restart"],
+        self._run(  # -l again: pg_ctl does not remember it, and the server would hold our pipe open
+            [str(self._bin / "pg_ctl"), "-D", str(self.root / "data"), "-l", str(self.root / "server.log"),
+             "-w", "-m", "fast", "restart"],
             cwd=str(self.root),
-        )
+        )  # fmt: skip
 
     def stop(self) -> None:
         if self._embedded is not None:

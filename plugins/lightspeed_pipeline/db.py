@@ -205,19 +205,37 @@ def ensure_security(conn: psycopg.Connection[Any], entities: tuple[Entity, ...] 
       and their children: read-only, rows of `current_setting('app.current_outlet_id')`.
     * The OAuth token table is revoked from PUBLIC and the API roles.
     * Audit triggers on `audited` entities (and removed from the others).
-    The sync role owns the tables, so RLS does not apply to it.
+    Only what is missing is changed: DDL takes strong locks, and a daily `migrate` must not
+    queue behind (or block) report queries. The sync role owns the tables, so RLS does not
+    apply to it.
     """
     from psycopg import sql
 
-    roles = {r for (r,) in conn.execute("SELECT rolname FROM pg_roles WHERE rolname = ANY(%s)",
-                                        (list(SUPABASE_API_ROLES),)).fetchall()}  # fmt: skip
-    for table in project_tables(entities):
+    def names(query: str, *params: Any) -> set[str]:
+        return {r[0] for r in conn.execute(query, params).fetchall()}  # type: ignore[arg-type]
+
+    roles = names("SELECT rolname FROM pg_roles WHERE rolname = ANY(%s)", list(SUPABASE_API_ROLES))
+    tables = project_tables(entities)
+    rls_off = names(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = current_schema() AND c.relname = ANY(%s) AND NOT c.relrowsecurity",
+        tables,
+    )
+    for table in sorted(rls_off):
         conn.execute(sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(sql.Identifier(table)))
-    revoke_from = ["PUBLIC", *sorted(roles & {"anon", "authenticated"})]
-    conn.execute(
-        sql.SQL("REVOKE ALL ON lightspeed_oauth_tokens FROM {}").format(
-            sql.SQL(", ").join(sql.SQL(r) if r == "PUBLIC" else sql.Identifier(r) for r in revoke_from)
+    grantees = names(
+        "SELECT DISTINCT grantee FROM information_schema.role_table_grants"
+        " WHERE table_schema = current_schema() AND table_name = 'lightspeed_oauth_tokens'"
+        " AND grantee IN ('PUBLIC', 'anon', 'authenticated')"
+    )
+    if grantees:
+        conn.execute(
+            sql.SQL("REVOKE ALL ON lightspeed_oauth_tokens FROM {}").format(
+                sql.SQL(", ").join(sql.SQL(r) if r == "PUBLIC" else sql.Identifier(r) for r in sorted(grantees))
+            )
         )
+    existing_policies = names(
+        "SELECT tablename FROM pg_policies WHERE schemaname = current_schema() AND policyname = 'outlet_isolation'"
     )
     setting = sql.SQL("current_setting('app.current_outlet_id', true)")
     policies = []
@@ -239,30 +257,39 @@ def ensure_security(conn: psycopg.Connection[Any], entities: tuple[Entity, ...] 
             )
             targets.append((child.table, via_parent))
         for table, using in targets:
-            conn.execute(sql.SQL("DROP POLICY IF EXISTS outlet_isolation ON {}").format(sql.Identifier(table)))
-            if "authenticated" in roles:
+            if "authenticated" in roles and table not in existing_policies:
                 conn.execute(
                     sql.SQL("CREATE POLICY outlet_isolation ON {} FOR SELECT TO authenticated USING ({})").format(
                         sql.Identifier(table), using
                     )
                 )
+            if "authenticated" in roles:
                 policies.append(table)
+    triggers = {
+        (t, g)
+        for t, g in conn.execute(
+            "SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema()"
+            " AND t.tgname IN ('lightspeed_audit_insert', 'lightspeed_audit_update')"
+        ).fetchall()
+    }
+    audit_ddl = {
+        "lightspeed_audit_insert": "CREATE TRIGGER lightspeed_audit_insert AFTER INSERT ON {} REFERENCING NEW TABLE"
+        " AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION lightspeed_audit_insert()",
+        "lightspeed_audit_update": "CREATE TRIGGER lightspeed_audit_update AFTER UPDATE ON {} REFERENCING OLD TABLE"
+        " AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION lightspeed_audit_update()",
+    }
     audited = []
     for e in entities:
-        table = sql.Identifier(e.table)
+        for trigger, ddl in audit_ddl.items():
+            present = (e.table, trigger) in triggers
+            if e.audited and not present:
+                conn.execute(sql.SQL(ddl).format(sql.Identifier(e.table)))  # type: ignore[arg-type]
+            elif present and not e.audited:
+                conn.execute(sql.SQL("DROP TRIGGER {} ON {}").format(sql.Identifier(trigger), sql.Identifier(e.table)))
         if e.audited:
-            conn.execute(sql.SQL(
-                "CREATE OR REPLACE TRIGGER lightspeed_audit_insert AFTER INSERT ON {} REFERENCING NEW TABLE AS new_rows"
-                " FOR EACH STATEMENT EXECUTE FUNCTION lightspeed_audit_insert()").format(table))  # fmt: skip
-            conn.execute(sql.SQL(
-                "CREATE OR REPLACE TRIGGER lightspeed_audit_update AFTER UPDATE ON {}"
-                " REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows"
-                " FOR EACH STATEMENT EXECUTE FUNCTION lightspeed_audit_update()").format(table))  # fmt: skip
             audited.append(e.table)
-        else:
-            conn.execute(sql.SQL("DROP TRIGGER IF EXISTS lightspeed_audit_insert ON {}").format(table))
-            conn.execute(sql.SQL("DROP TRIGGER IF EXISTS lightspeed_audit_update ON {}").format(table))
-    return {"rls_tables": len(project_tables(entities)), "outlet_policies": policies, "audited": audited,
+    return {"rls_enabled_now": sorted(rls_off), "outlet_policies": policies, "audited": audited,
             "api_roles": sorted(roles)}  # fmt: skip
 
 

@@ -180,6 +180,11 @@ class Store:
     def close(self) -> None:
         self.conn.close()
 
+    def ensure_connected(self) -> None:
+        """Replace a closed or broken connection (after PostgreSQL restarted or killed it)."""
+        if (self.conn.closed or self.conn.broken) and self._reconnect is not None:
+            self.conn = self._reconnect()
+
     @contextmanager
     def entity_lock(
         self, entity: Entity, *, wait_s: float = 3600.0, poll_s: float = 1.0, skip: bool = False

@@ -239,17 +239,21 @@ def _sync_locked(
 
 
 def _record_failure(store: Store, entity: Entity, action: str, result: SyncResult, message: str) -> None:
-    """Best effort: the database itself may be what failed."""
-    try:
-        store.fail_sync(entity, message)
-        store.log_event(
-            entity.name,
-            action,
-            "failed",
-            duration_s=result.duration_s,
-            records=result.received,
-            error=message,
-            metadata=result.as_dict(),
-        )
-    except Exception as exc:
-        log.error("%s: could not record the failure in sync_state/sync_log: %s", entity.name, exc)
+    """Best effort: the database itself may be what failed, so a broken connection is replaced once."""
+    for attempt in (1, 2):
+        try:
+            store.ensure_connected()
+            store.fail_sync(entity, message)
+            store.log_event(
+                entity.name,
+                action,
+                "failed",
+                duration_s=result.duration_s,
+                records=result.received,
+                error=message,
+                metadata=result.as_dict(),
+            )
+            return
+        except Exception as exc:
+            if attempt == 2:
+                log.error("%s: could not record the failure in sync_state/sync_log: %s", entity.name, exc)

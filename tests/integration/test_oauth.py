@@ -1,0 +1,154 @@
+"""Token expiry: personal tokens fail fast; OAuth refreshes once, rotates durably, and is shared."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import psycopg
+import pytest
+from lightspeed_pipeline.client import ClientConfig, LightspeedClient
+from lightspeed_pipeline.db import DbSettings, apply_migrations
+from lightspeed_pipeline.tokens import OAuthConfig, PostgresTokenStore
+
+from tests.conftest import FAST_RETRIES, TOKEN
+from tests.integration.helpers import assert_database_equals_source, requests_by_resource, run_dag, sync_state
+
+CLIENT = {"client_id": "ls-client-1", "client_secret": "ls-secret-0123456789abcdef", "refresh_token": "lsxs_rt_seed_1"}
+
+
+def oauth_connection(simulator: Any, **extra: Any) -> str:
+    return simulator.airflow_connection(**FAST_RETRIES, **CLIENT, **extra)
+
+
+def stored_tokens(pg_dsn: str, schema: str, simulator: Any) -> tuple[int, str | None]:
+    """(refresh_count, the access token the store would use now)."""
+    settings = DbSettings(schema=schema)
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        oauth = OAuthConfig(**CLIENT, token_url=f"{simulator.url}/api/1.0/token")
+        store = PostgresTokenStore(conn, settings, oauth, simulator.url)
+        count = conn.execute(f'SELECT refresh_count FROM "{schema}".lightspeed_oauth_tokens').fetchone()
+        return (count[0] if count else 0), store.current()
+
+
+def test_a_rejected_personal_token_fails_fast_with_a_clear_message(
+    connections: None, simulator: Any, db: Any, schema: str, airflow_db: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LIGHTSPEED_TASK_RETRIES", "0")
+    conn = simulator.airflow_connection(**FAST_RETRIES).replace(TOKEN, "lsxs_pt_revoked")
+    monkeypatch.setenv("AIRFLOW_CONN_LIGHTSPEED_API", conn)
+    run = run_dag(entities=["brands"])
+    assert run.state == "failed"
+    assert len(requests_by_resource(simulator.stats())["brands"]) == 1  # no retries on 401
+    error = sync_state(db, schema)["brands"][2]
+    assert error.startswith("brands (page 1, after version 0): HTTP 401 on GET /api/2.0/brands")
+    assert "check the password (access token) of the `lightspeed_api` connection" in error
+    assert "lsxs_pt_revoked" not in error
+
+
+def test_oauth_refreshes_once_rotates_durably_and_a_restart_uses_the_newest_token(
+    connections: None,
+    simulator: Any,
+    db: Any,
+    pg_dsn: str,
+    schema: str,
+    airflow_db: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    simulator._post("oauth", {**CLIENT, "access_token": TOKEN})
+    monkeypatch.setenv("AIRFLOW_CONN_LIGHTSPEED_API", oauth_connection(simulator))
+    simulator._post("oauth/expire")  # the connection's access token is dead before the run starts
+    run = run_dag()
+    assert run.state == "success"
+    assert_database_equals_source(db, schema, simulator.state())
+    sim_oauth = simulator.http.get(f"{simulator.url}/__sim/oauth").json()
+    assert sim_oauth["refreshes"] == 1 and sim_oauth["rejected_refreshes"] == 0
+    count, current = stored_tokens(pg_dsn, schema, simulator)
+    assert count == 1 and current == sim_oauth["access_token"]
+    raw = db.execute(f'SELECT access_token, refresh_token FROM "{schema}".lightspeed_oauth_tokens').fetchone()
+    assert sim_oauth["access_token"] not in raw[0] and sim_oauth["refresh_token"] not in raw[1]  # encrypted
+
+    # Expiry in the middle of sales: one 401, one refresh, and the sync carries on.
+    simulator.mutate(seed=3, new={"sales": 60})
+    simulator.faults(delay={"sales": 0.2})
+    expired = threading.Event()
+
+    def expire_mid_sales() -> None:
+        seen = 0
+        while seen < 2:
+            stats = simulator.stats()
+            seen = len(requests_by_resource(stats).get("sales", []))
+        simulator._post("oauth/expire")
+        expired.set()
+
+    simulator.reset_stats()
+    threading.Thread(target=expire_mid_sales, daemon=True).start()
+    run = run_dag(entities=["sales"])
+    simulator.faults()
+    assert expired.is_set() and run.state == "success"
+    statuses = [r["status"] for r in requests_by_resource(simulator.stats())["sales"]]
+    assert statuses.count(401) == 1
+    assert_database_equals_source(db, schema, simulator.state(), only=("sales",))
+    # A "restart": the connection still holds the spent seed token; the stored chain is used.
+    simulator._post("oauth/expire")
+    run = run_dag(entities=["brands"])
+    assert run.state == "success"
+    sim_oauth = simulator.http.get(f"{simulator.url}/__sim/oauth").json()
+    assert sim_oauth["refreshes"] == 3 and sim_oauth["rejected_refreshes"] == 0
+
+
+def test_concurrent_401s_refresh_once_and_share_the_new_token(simulator: Any, pg_dsn: str, schema: str) -> None:
+    settings = DbSettings(schema=schema)
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        apply_migrations(conn, settings)
+    simulator._post("oauth", {**CLIENT, "access_token": TOKEN})
+    oauth = OAuthConfig(**CLIENT, token_url=f"{simulator.url}/api/1.0/token")
+    config = ClientConfig(base_url=simulator.url, token=TOKEN, oauth=oauth, page_size=50)
+    simulator._post("oauth/expire")
+    barrier = threading.Barrier(4)
+    results: list[Any] = []
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        conn = psycopg.connect(pg_dsn, autocommit=True)
+        try:
+            client = LightspeedClient(config, token_store=PostgresTokenStore(conn, settings, oauth, simulator.url))
+            barrier.wait()
+            results.append(client.get_json("/outlets", {"page_size": 5}, what="outlets"))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    assert len(results) == 4 and all(r["data"] for r in results)
+    sim_oauth = simulator.http.get(f"{simulator.url}/__sim/oauth").json()
+    assert sim_oauth["refreshes"] == 1 and sim_oauth["rejected_refreshes"] == 0
+
+
+def test_a_reauthorised_connection_restarts_the_token_chain(simulator: Any, pg_dsn: str, schema: str) -> None:
+    settings = DbSettings(schema=schema)
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        apply_migrations(conn, settings)
+        simulator._post("oauth", {**CLIENT, "access_token": TOKEN})
+        oauth = OAuthConfig(**CLIENT, token_url=f"{simulator.url}/api/1.0/token")
+        store = PostgresTokenStore(conn, settings, oauth, simulator.url)
+        simulator._post("oauth/expire")
+        LightspeedClient(ClientConfig(base_url=simulator.url, token=TOKEN, oauth=oauth), token_store=store).get_json(
+            "/outlets", {}, what="outlets"
+        )
+        # The user re-authorises the app: a brand-new refresh token goes into the connection.
+        fresh = {**CLIENT, "refresh_token": "lsxs_rt_reauthorised"}
+        simulator._post("oauth", {**fresh, "access_token": "lsxs_at_whatever"})
+        simulator._post("oauth/expire")
+        oauth2 = OAuthConfig(**fresh, token_url=oauth.token_url)
+        store2 = PostgresTokenStore(conn, settings, oauth2, simulator.url)
+        client = LightspeedClient(ClientConfig(base_url=simulator.url, token=TOKEN, oauth=oauth2), token_store=store2)
+        assert client.get_json("/outlets", {}, what="outlets")["data"]
+    sim_oauth = simulator.http.get(f"{simulator.url}/__sim/oauth").json()
+    assert sim_oauth["refreshes"] == 1 and sim_oauth["rejected_refreshes"] == 0

@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint unit clean
+.PHONY: venv sysdeps demo test lint unit clean
 
 $(STAMP): requirements.txt constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,7 +22,15 @@ demo: venv
 lint: venv
 	$(BIN)/ruff check .
 
-test: venv lint
+# PgBouncer (transaction mode, like Supabase's pooler) for the pooler test: from Debian's
+# packages when missing and we can install it; otherwise that one test is skipped.
+sysdeps:
+	@command -v pgbouncer >/dev/null || test -x /usr/sbin/pgbouncer || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer) >/dev/null 2>&1 \
+	    || echo "note: pgbouncer not installed; the pooler test will be skipped"; }
+
+test: venv lint sysdeps
 	$(BIN)/python -m pytest
 
 unit: venv

@@ -16,7 +16,8 @@ CREATE TABLE IF NOT EXISTS lightspeed_oauth_tokens (
 
 -- Who changed what and when, for audited tables: one row per inserted or changed row,
 -- written by the same transaction (statement-level triggers with transition tables:
--- one INSERT ... SELECT per statement, not one per row).
+-- one INSERT ... SELECT per statement, not one per row). The trigger functions are
+-- generated per audited table from the entity registry by `migrate` (db.py).
 CREATE TABLE IF NOT EXISTS lightspeed_audit_log (
     id BIGSERIAL PRIMARY KEY,
     changed_at TIMESTAMPTZ NOT NULL DEFAULT now(),
@@ -29,47 +30,3 @@ CREATE TABLE IF NOT EXISTS lightspeed_audit_log (
     new_values JSONB                       -- changed columns after
 );
 CREATE INDEX IF NOT EXISTS idx_audit_log_row ON lightspeed_audit_log (table_name, row_id, changed_at);
-CREATE INDEX IF NOT EXISTS idx_audit_log_changed_at ON lightspeed_audit_log (changed_at);
-
--- SET search_path FROM CURRENT pins the functions to this schema, whatever the caller's search_path.
-CREATE OR REPLACE FUNCTION lightspeed_audit_insert() RETURNS trigger
-LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
-BEGIN
-    INSERT INTO lightspeed_audit_log (table_name, row_id, operation, new_values)
-    SELECT TG_TABLE_NAME, n.id, 'INSERT', to_jsonb(n) - 'data' - 'synced_at'
-    FROM new_rows n;
-    RETURN NULL;
-END
-$$;
-
-CREATE OR REPLACE FUNCTION lightspeed_audit_update() RETURNS trigger
-LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
-BEGIN
-    INSERT INTO lightspeed_audit_log (table_name, row_id, operation, old_values, new_values)
-    SELECT TG_TABLE_NAME, n.id, 'UPDATE', d.old_values, d.new_values
-    FROM new_rows n
-    JOIN old_rows o ON o.id = n.id
-    CROSS JOIN LATERAL (
-        SELECT jsonb_object_agg(c.key, c.old_value) AS old_values,
-               jsonb_object_agg(c.key, c.new_value) AS new_values
-        FROM (
-            -- typed columns that changed
-            SELECT e.key, (to_jsonb(o) - 'data' - 'synced_at') -> e.key AS old_value, e.value AS new_value
-            FROM jsonb_each(to_jsonb(n) - 'data' - 'synced_at') e
-            WHERE ((to_jsonb(o) - 'data' - 'synced_at') -> e.key) IS DISTINCT FROM e.value
-            UNION ALL
-            -- members of the record that changed or appeared
-            SELECT 'data.' || e.key, o.data -> e.key, e.value
-            FROM jsonb_each(n.data) e
-            WHERE (o.data -> e.key) IS DISTINCT FROM e.value
-            UNION ALL
-            -- members that disappeared
-            SELECT 'data.' || e.key, e.value, NULL
-            FROM jsonb_each(o.data) e
-            WHERE NOT (n.data ? e.key)
-        ) c
-    ) d
-    WHERE d.old_values IS NOT NULL;
-    RETURN NULL;
-END
-$$;

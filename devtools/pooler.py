@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from devtools import stop_process
+
 
 def pgbouncer_binary() -> str | None:
     return shutil.which("pgbouncer") or next(
@@ -87,13 +89,8 @@ class TransactionPooler:
         return self.dsn
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            stop_process(self.proc)
         if self.root is not None:
             shutil.rmtree(self.root, ignore_errors=True)
 

@@ -10,6 +10,8 @@ from typing import Any
 
 import requests
 
+from devtools import stop_process
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TOKEN = "lsxs_pt_demo-token-0123456789"
 
@@ -61,12 +63,7 @@ class SimulatorProcess:
 
     def stop(self) -> None:
         self.http.close()
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc)
 
     def __enter__(self) -> SimulatorProcess:
         return self

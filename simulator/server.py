@@ -351,11 +351,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, reply: Reply) -> None:
         if reply.action == "reset":
-            self.close_connection = True
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            self._hang_up()
             return
         if reply.action == "sleep":
             time.sleep(reply.sleep_s)
@@ -367,13 +363,17 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.action == "cut":
             self.wfile.write(reply.body[: len(reply.body) // 2])
             self.wfile.flush()
-            self.close_connection = True
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            self._hang_up()
             return
         self.wfile.write(reply.body)
+
+    def _hang_up(self) -> None:
+        """Close the connection abruptly (the client sees a reset or a cut-off body)."""
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def _body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)

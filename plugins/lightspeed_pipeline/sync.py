@@ -205,14 +205,7 @@ def _sync_locked(
     result.duration_s = time.monotonic() - started
     result.http = client.stats.as_dict()
     store.finish_sync(entity)
-    store.log_event(
-        entity.name,
-        action,
-        "completed",
-        duration_s=result.duration_s,
-        records=result.received,
-        metadata=result.as_dict(),
-    )
+    _log_outcome(store, entity, action, result, "completed")
     log.info(
         "%s: done: %d records in %d pages, %d requests (%d retries), inserted %d, updated %d, unchanged %d,"
         " deleted %d, rejected %d, version %s -> %s, %.2f s (%.0f rows/s)",
@@ -244,16 +237,23 @@ def _record_failure(store: Store, entity: Entity, action: str, result: SyncResul
         try:
             store.ensure_connected()
             store.fail_sync(entity, message)
-            store.log_event(
-                entity.name,
-                action,
-                "failed",
-                duration_s=result.duration_s,
-                records=result.received,
-                error=message,
-                metadata=result.as_dict(),
-            )
+            _log_outcome(store, entity, action, result, "failed", error=message)
             return
         except Exception as exc:
             if attempt == 2:
                 log.error("%s: could not record the failure in sync_state/sync_log: %s", entity.name, exc)
+
+
+def _log_outcome(
+    store: Store, entity: Entity, action: str, result: SyncResult, status: str, error: str | None = None
+) -> None:
+    """The sync_log row that ends a sync: duration, records and the counts as metadata."""
+    store.log_event(
+        entity.name,
+        action,
+        status,
+        duration_s=result.duration_s,
+        records=result.received,
+        error=error,
+        metadata=result.as_dict(),
+    )

@@ -15,16 +15,6 @@ from typing import Literal
 ColumnType = Literal["text", "bigint", "numeric", "boolean", "timestamptz"]
 Paging = Literal["version", "id"]
 
-#: SQL type of each column type (used in jsonb_to_recordset column lists).
-SQL_TYPES: dict[str, str] = {
-    "text": "text",
-    "bigint": "bigint",
-    "numeric": "numeric",
-    "boolean": "boolean",
-    "timestamptz": "timestamptz",
-}
-
-
 class RegistryError(ValueError):
     """The registry is inconsistent (unknown dependency, cycle, duplicate name)."""
 
@@ -264,8 +254,11 @@ ENTITIES: tuple[Entity, ...] = (
 )
 
 
-def _check_and_order(entities: tuple[Entity, ...]) -> tuple[Entity, ...]:
-    """Return the entities in dependency order, stable w.r.t. declaration order."""
+def order_entities(entities: tuple[Entity, ...]) -> tuple[Entity, ...]:
+    """Validate a registry and return it in dependency order, stable w.r.t. declaration order.
+
+    Raises `RegistryError` on a duplicate name, an unknown dependency or reference, or a cycle.
+    """
     by_name: dict[str, Entity] = {}
     for e in entities:
         if e.name in by_name:
@@ -295,11 +288,6 @@ def _check_and_order(entities: tuple[Entity, ...]) -> tuple[Entity, ...]:
         ordered.append(nxt)
         placed.add(nxt.name)
     return tuple(ordered)
-
-
-def order_entities(entities: tuple[Entity, ...]) -> tuple[Entity, ...]:
-    """Validate a registry and return it in dependency order (raises `RegistryError`)."""
-    return _check_and_order(entities)
 
 
 ORDERED: tuple[Entity, ...] = order_entities(ENTITIES)

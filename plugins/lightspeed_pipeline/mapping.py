@@ -149,7 +149,6 @@ class PreparedPage:
     rejects: list[Reject] = field(default_factory=list)
     untyped: Counter[str] = field(default_factory=Counter)  # "column: reason" -> count
     max_version: int | None = None
-    escaped_strings: int = 0
 
     @property
     def ids(self) -> list[str]:

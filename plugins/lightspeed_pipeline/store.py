@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -362,10 +362,6 @@ class Store:
                 (seen_ids,),
             )
             return max(cur.rowcount, 0)
-
-
-def counts_dict(counts: PageCounts) -> dict[str, int]:
-    return asdict(counts)
 
 
 class EntityLock:

@@ -15,6 +15,7 @@ from typing import Literal
 ColumnType = Literal["text", "bigint", "numeric", "boolean", "timestamptz"]
 Paging = Literal["version", "id"]
 
+
 class RegistryError(ValueError):
     """The registry is inconsistent (unknown dependency, cycle, duplicate name)."""
 

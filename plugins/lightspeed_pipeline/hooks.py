@@ -116,8 +116,8 @@ class LightspeedPostgresHook(BaseHook):
         self.postgres_conn_id = postgres_conn_id
 
     def get_store(self) -> Any:
-        from lightspeed_pipeline.db import connect, connect_kwargs_from_airflow
+        from lightspeed_pipeline.db import connect_kwargs_from_airflow
         from lightspeed_pipeline.store import Store
 
         kwargs, settings = connect_kwargs_from_airflow(self.get_connection(self.postgres_conn_id))
-        return Store(connect(**kwargs), settings, reconnect=lambda: connect(**kwargs))
+        return Store.open("", settings, **kwargs)

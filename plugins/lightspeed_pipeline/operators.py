@@ -96,14 +96,13 @@ class EntitySyncOperator(BaseOperator):
         entity = registry.get(self.entity)
         hook = LightspeedHook(self.api_conn_id)
         config = hook.get_config()
+        skip_if_busy = os.environ.get("LIGHTSPEED_LOCK_BUSY", "wait") == "skip"
         store = _store(self.postgres_conn_id)
-        token_conn = store.sibling() if config.oauth else None
+        token_conn = store.sibling() if config.oauth is not None else None
         try:
-            tokens = (
-                PostgresTokenStore(token_conn, store.settings, config.oauth, config.base_url)
-                if token_conn is not None and config.oauth is not None
-                else None
-            )
+            tokens = None
+            if token_conn is not None and config.oauth is not None:
+                tokens = PostgresTokenStore(token_conn, store.settings, config.oauth, config.base_url)
             with hook.get_conn(token_store=tokens) as client:
                 result = sync_entity(
                     entity,
@@ -112,10 +111,10 @@ class EntitySyncOperator(BaseOperator):
                     full_refresh=bool(params.get("full_refresh")),
                     run_id=context.get("run_id"),
                     lock_wait_s=float(os.environ.get("LIGHTSPEED_LOCK_WAIT_S", 3600)),
-                    skip_if_busy=os.environ.get("LIGHTSPEED_LOCK_BUSY", "wait") == "skip",
+                    skip_if_busy=skip_if_busy,
                 )
         except EntityBusyError as exc:
-            if os.environ.get("LIGHTSPEED_LOCK_BUSY", "wait") == "skip":
+            if skip_if_busy:
                 raise AirflowSkipException(str(exc)) from None
             raise
         finally:

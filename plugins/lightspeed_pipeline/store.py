@@ -166,10 +166,11 @@ class Store:
         self._reconnect = reconnect
 
     @classmethod
-    def open(cls, conninfo: str, settings: DbSettings) -> Store:
+    def open(cls, conninfo: str, settings: DbSettings, **kwargs: Any) -> Store:
+        """A Store on a new pooler-safe connection, able to open siblings with the same arguments."""
         from lightspeed_pipeline.db import connect
 
-        return cls(connect(conninfo), settings, reconnect=lambda: connect(conninfo))
+        return cls(connect(conninfo, **kwargs), settings, reconnect=lambda: connect(conninfo, **kwargs))
 
     def sibling(self) -> psycopg.Connection[Any]:
         """A new connection to the same database."""

@@ -61,6 +61,21 @@ class SimulatorProcess:
     def mutate(self, **spec: Any) -> dict[str, Any]:
         return self._post("mutate", spec)
 
+    def inject(self, resource: str, records: list[Any]) -> dict[str, Any]:
+        """Serve `records` as sent, however odd (see SimData.inject)."""
+        return self._post("inject", {"resource": resource, "records": records})
+
+    def setup_oauth(self, **config: Any) -> None:
+        """Switch the simulator to OAuth (client_id, client_secret, refresh_token, access_token)."""
+        self._post("oauth", config)
+
+    def expire_access_token(self) -> None:
+        self._post("oauth/expire")
+
+    def oauth_state(self) -> dict[str, Any]:
+        """Current tokens and the counts of accepted and rejected refreshes."""
+        return self.http.get(f"{self.url}/__sim/oauth", timeout=60).json()
+
     def stop(self) -> None:
         self.http.close()
         stop_process(self.proc)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -188,3 +189,12 @@ def assert_views_match(db: Any, schema: str, state: dict[str, list[dict[str, Any
         ), key
     low = set(db.execute(f'SELECT id, outlet_id FROM "{schema}".low_stock_products').fetchall())
     assert low == expected_low_stock(state)
+
+
+def wait_for(predicate: Any, timeout: float = 60.0, every: float = 0.02) -> None:
+    """Poll `predicate` until it is true; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(every)

@@ -27,7 +27,13 @@ from lightspeed_pipeline.store import EntityBusyError, Store
 from lightspeed_pipeline.sync import sync_entity
 
 from tests.conftest import FAST_RETRIES, ROOT, TOKEN
-from tests.integration.helpers import assert_database_equals_source, requests_by_resource, run_dag, sync_state
+from tests.integration.helpers import (
+    assert_database_equals_source,
+    requests_by_resource,
+    run_dag,
+    sync_state,
+    wait_for,
+)
 
 PAGE = FAST_RETRIES["page_size"]
 
@@ -38,14 +44,6 @@ def sales_cursor(db: Any, schema: str) -> int | None:
         return None
     row = db.execute(f"SELECT last_version FROM \"{schema}\".sync_state WHERE entity_type = 'sales'").fetchone()
     return row[0] if row else None
-
-
-def wait_for(predicate: Any, timeout: float = 60.0, every: float = 0.02) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(every)
 
 
 def orphans(db: Any, schema: str) -> int:
@@ -187,8 +185,6 @@ def test_postgres_restart_mid_entity_rolls_back_the_page_and_the_retry_resumes(
         restarted = threading.Event()
 
         def restart_when_sales_is_halfway() -> None:
-            wait_for(lambda: conn.execute(
-                f"SELECT to_regclass('\"{schema}\".sync_state') IS NOT NULL").fetchone()[0])  # fmt: skip
             wait_for(lambda: (sales_cursor(conn, schema) or 0) > 0)
             conn.close()
             pg.restart()
@@ -292,13 +288,13 @@ HOSTILE_CUSTOMERS = [
 def test_hostile_records_are_stored_typed_where_possible_or_rejected(
     connections: None, simulator: Any, db: Any, schema: str, airflow_db: None
 ) -> None:
-    simulator.http.post(f"{simulator.url}/__sim/inject", json={"resource": "customers", "records": HOSTILE_CUSTOMERS})
-    simulator.http.post(f"{simulator.url}/__sim/inject", json={"resource": "sales", "records": [
+    simulator.inject("customers", HOSTILE_CUSTOMERS)
+    simulator.inject("sales", [
         {"id": "sale-no-items", "version": 1, "status": "CLOSED", "total_price": "10.00", "line_items": [],
          "payments": None},
         {"id": "sale-items-null", "version": 1, "status": "CLOSED", "line_items": None},
         {"id": "sale-odd-items", "version": 1, "line_items": ["junk", {"id": "li", "quantity": "2"}]},
-    ]})  # fmt: skip
+    ])  # fmt: skip
     run = run_dag(entities=["customers", "sales"])
     assert run.state == "success"
     rows = {

@@ -12,7 +12,13 @@ from lightspeed_pipeline.db import DbSettings, apply_migrations
 from lightspeed_pipeline.tokens import OAuthConfig, PostgresTokenStore
 
 from tests.conftest import FAST_RETRIES, TOKEN
-from tests.integration.helpers import assert_database_equals_source, requests_by_resource, run_dag, sync_state
+from tests.integration.helpers import (
+    assert_database_equals_source,
+    requests_by_resource,
+    run_dag,
+    sync_state,
+    wait_for,
+)
 
 CLIENT = {"client_id": "ls-client-1", "client_secret": "ls-secret-0123456789abcdef", "refresh_token": "lsxs_rt_seed_1"}
 
@@ -55,13 +61,13 @@ def test_oauth_refreshes_once_rotates_durably_and_a_restart_uses_the_newest_toke
     airflow_db: None,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    simulator._post("oauth", {**CLIENT, "access_token": TOKEN})
+    simulator.setup_oauth(**CLIENT, access_token=TOKEN)
     monkeypatch.setenv("AIRFLOW_CONN_LIGHTSPEED_API", oauth_connection(simulator))
-    simulator._post("oauth/expire")  # the connection's access token is dead before the run starts
+    simulator.expire_access_token()  # the connection's access token is dead before the run starts
     run = run_dag()
     assert run.state == "success"
     assert_database_equals_source(db, schema, simulator.state())
-    sim_oauth = simulator.http.get(f"{simulator.url}/__sim/oauth").json()
+    sim_oauth = simulator.oauth_state()
     assert sim_oauth["refreshes"] == 1 and sim_oauth["rejected_refreshes"] == 0
     count, current = stored_tokens(pg_dsn, schema, simulator)
     assert count == 1 and current == sim_oauth["access_token"]
@@ -74,11 +80,8 @@ def test_oauth_refreshes_once_rotates_durably_and_a_restart_uses_the_newest_toke
     expired = threading.Event()
 
     def expire_mid_sales() -> None:
-        seen = 0
-        while seen < 2:
-            stats = simulator.stats()
-            seen = len(requests_by_resource(stats).get("sales", []))
-        simulator._post("oauth/expire")
+        wait_for(lambda: len(requests_by_resource(simulator.stats()).get("sales", [])) >= 2, every=0.05)
+        simulator.expire_access_token()
         expired.set()
 
     simulator.reset_stats()
@@ -90,10 +93,10 @@ def test_oauth_refreshes_once_rotates_durably_and_a_restart_uses_the_newest_toke
     assert statuses.count(401) == 1
     assert_database_equals_source(db, schema, simulator.state(), only=("sales",))
     # A "restart": the connection still holds the spent seed token; the stored chain is used.
-    simulator._post("oauth/expire")
+    simulator.expire_access_token()
     run = run_dag(entities=["brands"])
     assert run.state == "success"
-    sim_oauth = simulator.http.get(f"{simulator.url}/__sim/oauth").json()
+    sim_oauth = simulator.oauth_state()
     assert sim_oauth["refreshes"] == 3 and sim_oauth["rejected_refreshes"] == 0
 
 
@@ -101,10 +104,10 @@ def test_concurrent_401s_refresh_once_and_share_the_new_token(simulator: Any, pg
     settings = DbSettings(schema=schema)
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
         apply_migrations(conn, settings)
-    simulator._post("oauth", {**CLIENT, "access_token": TOKEN})
+    simulator.setup_oauth(**CLIENT, access_token=TOKEN)
     oauth = OAuthConfig(**CLIENT, token_url=f"{simulator.url}/api/1.0/token")
     config = ClientConfig(base_url=simulator.url, token=TOKEN, oauth=oauth, page_size=50)
-    simulator._post("oauth/expire")
+    simulator.expire_access_token()
     barrier = threading.Barrier(4)
     results: list[Any] = []
     errors: list[BaseException] = []
@@ -127,7 +130,7 @@ def test_concurrent_401s_refresh_once_and_share_the_new_token(simulator: Any, pg
         t.join(60)
     assert not errors, errors
     assert len(results) == 4 and all(r["data"] for r in results)
-    sim_oauth = simulator.http.get(f"{simulator.url}/__sim/oauth").json()
+    sim_oauth = simulator.oauth_state()
     assert sim_oauth["refreshes"] == 1 and sim_oauth["rejected_refreshes"] == 0
 
 
@@ -135,20 +138,20 @@ def test_a_reauthorised_connection_restarts_the_token_chain(simulator: Any, pg_d
     settings = DbSettings(schema=schema)
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
         apply_migrations(conn, settings)
-        simulator._post("oauth", {**CLIENT, "access_token": TOKEN})
+        simulator.setup_oauth(**CLIENT, access_token=TOKEN)
         oauth = OAuthConfig(**CLIENT, token_url=f"{simulator.url}/api/1.0/token")
         store = PostgresTokenStore(conn, settings, oauth, simulator.url)
-        simulator._post("oauth/expire")
+        simulator.expire_access_token()
         LightspeedClient(ClientConfig(base_url=simulator.url, token=TOKEN, oauth=oauth), token_store=store).get_json(
             "/outlets", {}, what="outlets"
         )
         # The user re-authorises the app: a brand-new refresh token goes into the connection.
         fresh = {**CLIENT, "refresh_token": "lsxs_rt_reauthorised"}
-        simulator._post("oauth", {**fresh, "access_token": "lsxs_at_whatever"})
-        simulator._post("oauth/expire")
+        simulator.setup_oauth(**fresh, access_token="lsxs_at_whatever")
+        simulator.expire_access_token()
         oauth2 = OAuthConfig(**fresh, token_url=oauth.token_url)
         store2 = PostgresTokenStore(conn, settings, oauth2, simulator.url)
         client = LightspeedClient(ClientConfig(base_url=simulator.url, token=TOKEN, oauth=oauth2), token_store=store2)
         assert client.get_json("/outlets", {}, what="outlets")["data"]
-    sim_oauth = simulator.http.get(f"{simulator.url}/__sim/oauth").json()
+    sim_oauth = simulator.oauth_state()
     assert sim_oauth["refreshes"] == 1 and sim_oauth["rejected_refreshes"] == 0

@@ -26,8 +26,8 @@ def test_the_whole_sync_works_through_a_transaction_pooler(
     pooler: TransactionPooler, simulator: Any, db: Any, schema: str, airflow_db: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client = {"client_id": "c", "client_secret": "s" * 16, "refresh_token": "rt-pooler"}
-    simulator._post("oauth", {**client, "access_token": TOKEN})
-    simulator._post("oauth/expire")  # the token store's row lock goes through the pooler too
+    simulator.setup_oauth(**client, access_token=TOKEN)
+    simulator.expire_access_token()  # the token store's row lock goes through the pooler too
     monkeypatch.setenv("AIRFLOW_CONN_LIGHTSPEED_API", simulator.airflow_connection(**FAST_RETRIES, **client))
     assert pooler.dsn is not None
     monkeypatch.setenv("AIRFLOW_CONN_LIGHTSPEED_POSTGRES", pooler.dsn)

@@ -158,8 +158,8 @@ def test_no_secret_reaches_logs_sync_tables_errors_or_xcom(
         "client_secret": "Cl1ent-Secret-never-printed",
         "refresh_token": "Rt-seed-never-printed",
     }
-    simulator._post("oauth", {**client, "access_token": TOKEN})
-    simulator._post("oauth/expire")  # forces a refresh: rotated tokens flow through the code too
+    simulator.setup_oauth(**client, access_token=TOKEN)
+    simulator.expire_access_token()  # forces a refresh: rotated tokens flow through the code too
     simulator.faults(resources={"taxes": 400})  # and a failure, so error messages are written
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
     env.update(
@@ -177,7 +177,7 @@ def test_no_secret_reaches_logs_sync_tables_errors_or_xcom(
     proc = subprocess.run([airflow, "dags", "test", "lightspeed_sync"], cwd=tmp_path, env=env, capture_output=True,
                           text=True)  # fmt: skip
     assert proc.returncode != 0  # taxes failed (on purpose)
-    oauth = simulator.http.get(f"{simulator.url}/__sim/oauth").json()
+    oauth = simulator.oauth_state()
     assert oauth["refreshes"] >= 1
     secrets = {
         "initial access token": TOKEN,

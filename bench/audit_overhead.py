@@ -1,6 +1,6 @@
 """How much the customers audit trail costs: sync customers with and without the audit triggers.
 
-    .venv/bin/python bench/audit_overhead.py [--customers 20000] [--repeat 3]
+    .venv/bin/python bench/audit_overhead.py [--customers 20000] [--repeat 5]
 
 Starts its own PostgreSQL and simulator. Each round syncs the same customers into two
 fresh schemas, one with the audit triggers and one without (alternating the order), first
@@ -41,7 +41,7 @@ def sync_customers(sim: SimulatorProcess, dsn: str, schema: str) -> tuple[float,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=20000)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     scale = f"customers={args.customers},products=50,inventory=0,sales=0"
     results: dict[tuple[str, str], list[tuple[float, float, int]]] = {}

@@ -77,6 +77,12 @@ class Entity:
         return f"lightspeed_{self.name}"
 
     @property
+    def mirrored_columns(self) -> tuple[str, ...]:
+        """Typed columns that hold the record member of the same name (the audit compares these)."""
+        own = tuple(c.name for c in self.columns if c.sources == (c.name,) and "." not in c.name)
+        return ("version", "created_at", "updated_at", "deleted_at", *own)
+
+    @property
     def versioned(self) -> bool:
         return self.paging == "version"
 
@@ -269,6 +275,8 @@ def order_entities(entities: tuple[Entity, ...]) -> tuple[Entity, ...]:
         unknown = [d for d in e.depends_on if d not in by_name]
         if unknown:
             raise RegistryError(f"entity {e.name!r} depends on unknown entities: {', '.join(unknown)}")
+        if e.audited and not e.versioned:
+            raise RegistryError(f"entity {e.name!r} is audited but not versioned (the audit compares versions)")
         for col in e.columns + tuple(c for ch in e.children for c in ch.columns):
             if col.references and col.references not in by_name:
                 raise RegistryError(f"{e.name}.{col.name} references unknown entity {col.references!r}")

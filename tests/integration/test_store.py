@@ -115,6 +115,32 @@ def test_upsert_is_version_guarded_and_replays_write_nothing(migrated: Any, sett
     ).fetchone() == (12,)
 
 
+def test_audit_records_exactly_the_members_that_changed(migrated: Any, settings: Any, schema: str) -> None:
+    """The update trigger's diff: typed members by value, unmapped members exactly, one side when absent."""
+    store = Store(migrated, settings)
+    base = {"id": "c1", "first_name": "Ava", "loyalty_balance": "12.50", "phone": "x", "note": "vip", "tags": [1]}
+    other = {"id": "c2", "first_name": "Noah", "loyalty_balance": "oops", "extra": {"a": 1}}
+    write(store, "customers", [{**base, "version": 1}, {**other, "version": 1}])
+    write(store, "customers", [{**base, "version": 1}])  # a replay writes (and audits) nothing
+    changed = {**base, "version": 2, "loyalty_balance": 12.5, "first_name": "Zoë", "tags": [1, 2], "new": None}
+    del changed["phone"]
+    write(store, "customers", [changed, {**other, "version": 2, "loyalty_balance": "still bad", "extra": {"a": 1}}])
+    rows = {
+        (row_id, op): (old, new)
+        for row_id, op, old, new in migrated.execute(
+            f'SELECT row_id, operation, old_values, new_values FROM "{schema}".lightspeed_audit_log ORDER BY id'
+        ).fetchall()
+    }
+    assert set(rows) == {("c1", "INSERT"), ("c2", "INSERT"), ("c1", "UPDATE"), ("c2", "UPDATE")}
+    old, new = rows[("c1", "UPDATE")]
+    # "12.50" -> 12.5 is the same typed value: not a change; note is unchanged and unmapped
+    assert old == {"version": 1, "first_name": "Ava", "phone": "x", "tags": [1]}
+    assert new == {"version": 2, "first_name": "Zoë", "tags": [1, 2], "new": None}
+    # both balances are untypable (NULL columns): the raw members are compared instead
+    assert rows[("c2", "UPDATE")] == ({"version": 1, "loyalty_balance": "oops"},
+                                      {"version": 2, "loyalty_balance": "still bad"})  # fmt: skip
+
+
 def test_sale_children_are_replaced_to_match_the_sale(migrated: Any, settings: Any, schema: str) -> None:
     store = Store(migrated, settings)
     sale = {

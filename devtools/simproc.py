@@ -61,6 +61,10 @@ class SimulatorProcess:
     def mutate(self, **spec: Any) -> dict[str, Any]:
         return self._post("mutate", spec)
 
+    def count(self, spec: dict[str, dict[str, Any]]) -> dict[str, int]:
+        """Records a read of each resource from {"after": V, "deleted": bool} would return."""
+        return self._post("count", spec)
+
     def inject(self, resource: str, records: list[Any]) -> dict[str, Any]:
         """Serve `records` as sent, however odd (see SimData.inject)."""
         return self._post("inject", {"resource": resource, "records": records})

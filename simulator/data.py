@@ -164,6 +164,19 @@ class SimData:
             i += 1
         return out, top
 
+    def count(self, resource: str, *, after: int = 0, deleted: bool = False) -> int:
+        """How many records a full read from `after` serves (what the minimum request count follows from)."""
+        if resource == "product_categories":
+            return sum(1 for c in self.records[resource].values() if not c.get("_deleted"))
+        include_deleted = deleted and resource in SUPPORTS_DELETED
+        versions, ids = self._versions[resource], self._ids[resource]
+        table = self.records[resource]
+        return sum(
+            1
+            for i in range(bisect.bisect_right(versions, after), len(versions))
+            if (rec := table.get(ids[i])) is None or include_deleted or not rec.get("deleted_at")
+        )
+
     def inject(self, resource: str, items: list[Any]) -> dict[str, Any]:
         """Add records as sent, however odd. Objects with an id become normal records (new
         version); anything else is served as is, at a new position in the version order."""

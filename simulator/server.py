@@ -307,6 +307,10 @@ class Simulator:
                     "by_resource": dict(Counter(r["resource"] for r in self.requests)),
                     "by_status": {str(k): v for k, v in Counter(r["status"] for r in self.requests).items()},
                 })  # fmt: skip
+            if method == "POST" and path == "count":
+                # {"sales": {"after": 0, "deleted": false}, ...} -> {"sales": 50000, ...}
+                return _json(200, {r: self.data.count(r, after=int(q.get("after") or 0), deleted=bool(q.get("deleted")))
+                                   for r, q in body.items()})  # fmt: skip
             if method == "POST" and path == "stats/reset":
                 self.requests = []
                 return _json(200, {"ok": True})

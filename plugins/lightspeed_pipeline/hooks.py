@@ -2,7 +2,8 @@
 
 `lightspeed_api` (type http): host = base URL with scheme, password = access token,
 extra = {"api_base_path", "page_size", "timeout", "max_retries", "backoff_initial",
-"backoff_max", "retry_budget_s", "max_retry_after", "version_overlap", ...}.
+"backoff_max", "retry_budget_s", "max_retry_after", "version_overlap", "rate_reserve",
+"rate_window_s", "prefetch", ...}.
 `lightspeed_postgres` (type postgres): the target database; extra may carry libpq
 options (sslmode, ...) and `statement_timeout` / `lock_timeout`.
 """
@@ -78,6 +79,8 @@ def client_config_from_connection(conn: Any) -> ClientConfig:
                 raise ConnectionConfigError(
                     f"connection `{conn.conn_id}`: extra {name!r} must be a number, got {extra[name]!r}"
                 ) from None
+    if "prefetch" in extra:
+        kwargs["prefetch"] = str(extra["prefetch"]).strip().lower() not in ("false", "0", "no", "off", "")
     if kwargs.get("page_size", 1) < 1:
         raise ConnectionConfigError(f"connection `{conn.conn_id}`: page_size must be at least 1")
     return ClientConfig(**kwargs)

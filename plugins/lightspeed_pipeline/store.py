@@ -5,7 +5,8 @@ Per page, inside ONE transaction:
      CONFLICT (id) DO UPDATE ... WHERE excluded.version > stored.version`; rows whose
      stored version is already >= are filtered out before they reach a row lock, so a
      replayed page writes nothing;
-  2. replace the children (line items, payments) of exactly the sales that step 1 wrote;
+  2. replace the children (line items, payments) of exactly the sales that step 1 wrote
+     (their `data` comes from the sale's stored record, see `child_sql`);
   3. store rejected records in `sync_rejects`;
   4. move `sync_state.last_version` forward to the page's max version; COMMIT.
 A crash loses at most the page in flight and the rerun resumes from the committed
@@ -112,7 +113,8 @@ WITH src AS (
     RETURNING t.id, (t.xmax = 0) AS inserted, (t.deleted_at IS NOT NULL) AS deleted
 )
 SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted),
-       count(*) FILTER (WHERE deleted), coalesce(array_agg(id), '{{}}')
+       count(*) FILTER (WHERE deleted), coalesce(array_agg(id), '{{}}'),
+       coalesce(array_agg(id) FILTER (WHERE NOT inserted), '{{}}')
 FROM written
 """
     ).format(
@@ -129,17 +131,38 @@ FROM written
 
 
 @cache
-def child_sql(child: Child, schema: str) -> tuple[sql.Composed, sql.Composed]:
-    """(delete, insert) statements that replace the children of the given parents."""
-    cols = _child_columns(child)
+def child_sql(child: Child, parent: Entity, schema: str) -> tuple[sql.Composed, sql.Composed]:
+    """(delete, insert) statements that replace the children of the given parents.
+
+    A child's `data` is the element of the parent's stored record (`data -> member`, at
+    its position), so the page sends each line item once, inside its sale, and only the
+    typed columns of the children travel separately: half the bytes to send and parse.
+    """
+    typed = [(n, t) for n, t in _child_columns(child) if n != "data"]
     table = sql.Identifier(schema, child.table)
-    parent = sql.Identifier(child.parent_key)
-    columns = sql.SQL(", ").join(sql.Identifier(n) for n, _ in cols)
-    delete = sql.SQL("DELETE FROM {table} WHERE {parent} = ANY(%(ids)s)").format(table=table, parent=parent)
+    key = sql.Identifier(child.parent_key)
+    own = [sql.Identifier(n) for n, _ in typed if n not in (child.parent_key, "position")]
+    delete = sql.SQL("DELETE FROM {table} WHERE {key} = ANY(%(ids)s)").format(table=table, key=key)
     insert = sql.SQL(
-        "INSERT INTO {table} ({columns}, synced_at) SELECT {columns}, now()"
-        " FROM jsonb_to_recordset(%(rows)s::jsonb) AS r({record_columns}) WHERE {parent} = ANY(%(ids)s)"
-    ).format(table=table, columns=columns, record_columns=_record_columns(cols), parent=parent)
+        """
+INSERT INTO {table} ({key}, position, {own}, data, synced_at)
+SELECT p.id, (e.n - 1)::integer, {typed_own}, e.value, now()
+FROM {parent} p
+CROSS JOIN LATERAL jsonb_array_elements(
+    CASE WHEN jsonb_typeof(p.data -> {member}) = 'array' THEN p.data -> {member} END
+) WITH ORDINALITY AS e(value, n)
+LEFT JOIN jsonb_to_recordset(%(rows)s::jsonb) AS t({record_columns}) ON t.{key} = p.id AND t.position = e.n - 1
+WHERE p.id = ANY(%(ids)s)
+"""
+    ).format(
+        table=table,
+        key=key,
+        own=sql.SQL(", ").join(own),
+        typed_own=sql.SQL(", ").join(sql.SQL("t.{}").format(i) for i in own),
+        parent=sql.Identifier(schema, parent.table),
+        member=sql.Literal(child.member),
+        record_columns=_record_columns(typed),
+    )
     return delete, insert
 
 
@@ -317,12 +340,13 @@ class Store:
             if page.rows:
                 res = self.conn.execute(upsert_sql(entity, self.schema), {"rows": rows_json}).fetchone()
                 assert res is not None
-                counts.inserted, counts.updated, counts.deleted, written_ids = res
+                counts.inserted, counts.updated, counts.deleted, written_ids, updated_ids = res
                 counts.unchanged = len(page.rows) - counts.inserted - counts.updated
                 if entity.children and written_ids:
                     for child in entity.children:
-                        delete, insert = child_sql(child, self.schema)
-                        self.conn.execute(delete, {"ids": written_ids})
+                        delete, insert = child_sql(child, entity, self.schema)
+                        if updated_ids:  # a parent inserted just now has no children yet
+                            self.conn.execute(delete, {"ids": updated_ids})
                         child_json, child_escaped = to_pg_json(page.children.get(child.name, []))
                         counts.escaped += child_escaped
                         cur = self.conn.execute(insert, {"rows": child_json, "ids": written_ids})

@@ -6,8 +6,11 @@ Plain Python (no Airflow), so the benchmark and tests drive exactly what the DAG
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +54,7 @@ class SyncResult:
     duration_s: float = 0.0
     fetch_s: float = 0.0
     write_s: float = 0.0
+    wait_s: float = 0.0  # time the writer waited for the next page (fetch_s minus the overlap)
     http: dict[str, Any] = field(default_factory=dict)
 
     def add(self, counts: PageCounts) -> None:
@@ -84,6 +88,7 @@ class SyncResult:
             "duration_s": round(self.duration_s, 3),
             "fetch_s": round(self.fetch_s, 3),
             "write_s": round(self.write_s, 3),
+            "wait_s": round(self.wait_s, 3),
             "rows_per_s": round(rate, 1),
             **self.http,
         }
@@ -149,8 +154,12 @@ def _sync_locked(
             )
         else:
             pages = client.iter_id_pages(entity.name, entity.endpoint)
+        if client.config.prefetch:
+            pages = prefetched(pages, join_timeout_s=client.config.timeout + client.config.connect_timeout)
         seen: list[str] = []
+        waiting = time.monotonic()
         for current in pages:
+            result.wait_s += time.monotonic() - waiting
             lock.check()
             result.fetch_s += current.fetch_s
             t0 = time.monotonic()
@@ -185,6 +194,7 @@ def _sync_locked(
                 current.fetch_s,
                 write_s,
             )
+            waiting = time.monotonic()
         if not entity.versioned:
             result.marked_deleted = store.mark_missing_deleted(entity, seen)
         if result.last_version is None:
@@ -229,6 +239,49 @@ def _sync_locked(
             "%s: values that could not be typed (kept in data, column NULL): %s", entity.name, dict(result.untyped)
         )
     return result
+
+
+def prefetched(pages: Iterator[Page], *, join_timeout_s: float = 70.0) -> Iterator[Page]:
+    """Yield `pages`, fetching page n+1 in a thread while the caller writes page n.
+
+    At most one page ahead: the fetcher starts on the next page only when the caller has
+    taken the previous one, so memory holds two pages at most. A fetch error is raised
+    to the caller at the point it asks for that page, so the pages before it are written
+    (and their cursor committed) first, exactly as without prefetching. The client is
+    used by the fetcher thread alone while this runs.
+    """
+    ready: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
+    go = threading.Semaphore(1)
+    stop = threading.Event()
+
+    def fetch() -> None:
+        try:
+            while True:
+                go.acquire()
+                if stop.is_set():
+                    return
+                page = next(pages, None)
+                ready.put(("page", page) if page is not None else ("end", None))
+                if page is None:
+                    return
+        except BaseException as exc:
+            ready.put(("error", exc))
+
+    thread = threading.Thread(target=fetch, name="lightspeed-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, item = ready.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise item
+            go.release()  # start fetching the next page while the caller writes this one
+            yield item
+    finally:
+        stop.set()
+        go.release()
+        thread.join(join_timeout_s)  # a fetch in flight ends within the client's timeouts
 
 
 def _record_failure(store: Store, entity: Entity, action: str, result: SyncResult, message: str) -> None:

@@ -1,0 +1,376 @@
+"""`make bench`: import speed, store path vs raw COPY, API economy, memory, parse time, pacing.
+
+    .venv/bin/python bench/run.py [--scale bench] [--rss-factor 4] [--quick]
+
+Starts its own PostgreSQL (fsync on) and simulator (pages of 1 000), then measures in one run:
+  1. the historical import of every entity (rows, s, rows/s, requests made vs the minimum);
+  2. the store path alone against a raw COPY of identical rows into identical empty tables;
+  3. an incremental run after 1 % of products, customers and sales changed;
+  4. a no-op run; 5. `full_refresh` of products over unchanged data;
+  6. peak RSS of the process syncing sales at 1x and at `--rss-factor` x the sales;
+  7. the DAG file's parse time (median of 5 cold interpreters);
+  8. prefetching on vs off (sales import), and a small rate-limit budget with two tasks.
+Prints a table and writes bench/results.json. Numbers, not assertions: see README "Performance".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "plugins"), str(ROOT)]
+
+import psycopg  # noqa: E402
+from lightspeed_pipeline import entities as reg  # noqa: E402
+from lightspeed_pipeline.client import ClientConfig, LightspeedClient  # noqa: E402
+from lightspeed_pipeline.db import DbSettings, apply_migrations  # noqa: E402
+from lightspeed_pipeline.mapping import PreparedPage, prepare_page, to_pg_json  # noqa: E402
+from lightspeed_pipeline.store import Store, _child_columns, _entity_columns  # noqa: E402
+
+from devtools.pg import ThrowawayPostgres  # noqa: E402
+from devtools.simproc import SimulatorProcess  # noqa: E402
+
+PAGE = 1000
+BIG = ("products", "customers", "inventory", "sales")
+RESULTS = ROOT / "bench" / "results.json"
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+
+def migrate(dsn: str, schema: str) -> None:
+    store = Store.open(dsn, DbSettings(schema=schema))
+    try:
+        apply_migrations(store.conn, store.settings)
+    finally:
+        store.close()
+
+
+def worker(
+    dsn: str, sim: SimulatorProcess, schema: str, entities: list[str], *args: str, page_size: int = PAGE
+) -> dict[str, Any]:
+    """Sync `entities` in a fresh process (bench/worker.py); its results and peak RSS."""
+    cmd = [sys.executable, str(ROOT / "bench" / "worker.py"), "--url", sim.url, "--token", sim.token,
+           "--schema", schema, "--entities", ",".join(entities), "--page-size", str(page_size), *args]  # fmt: skip
+    out = subprocess.run(cmd, env={**os.environ, "LIGHTSPEED_BENCH_DSN": dsn}, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"worker {entities} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def sync_all(dsn: str, sim: SimulatorProcess, schema: str, *args: str) -> dict[str, dict[str, Any]]:
+    """Every entity in dependency order; `sales` in a process of its own (its RSS is reported)."""
+    others = [n for n in reg.NAMES if n != "sales"]
+    first = worker(dsn, sim, schema, others, *args)
+    sales = worker(dsn, sim, schema, ["sales"], *args)
+    by_name = {r["entity"]: r for r in first["results"] + sales["results"]}
+    by_name["sales"]["rss_peak_mb"] = sales["rss_peak_mb"]
+    return {n: by_name[n] for n in reg.NAMES}
+
+
+def minimum_requests(sim: SimulatorProcess, after: dict[str, int]) -> dict[str, int]:
+    """The fewest requests that can read each entity from `after`: full pages + 1 empty page
+    (version paging), or the pages alone (product categories: `has_next` ends the read)."""
+    spec = {e.name: {"after": after.get(e.name, 0), "deleted": e.supports_deleted} for e in reg.ORDERED}
+    counts = sim.count(spec)
+    return {
+        name: (max(1, math.ceil(n / PAGE)) if not reg.get(name).versioned else math.ceil(n / PAGE) + 1)
+        for name, n in counts.items()
+    }
+
+
+def cursors(dsn: str, schema: str) -> dict[str, int]:
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(f'SELECT entity_type, coalesce(last_version, 0) FROM "{schema}".sync_state').fetchall()
+    return dict(rows)
+
+
+def rows_of(r: dict[str, Any]) -> int:
+    """Rows a sync wrote: entity rows plus child rows (line items, payments)."""
+    return int(r["rows_inserted"]) + int(r["rows_updated"]) + int(r["child_rows"])
+
+
+# -- store path vs raw COPY ---------------------------------------------------------------
+
+
+def fetch_pages(sim: SimulatorProcess, name: str) -> list[PreparedPage]:
+    entity = reg.get(name)
+    with LightspeedClient(ClientConfig(base_url=sim.url, token=sim.token, page_size=PAGE, prefetch=False)) as c:
+        return [
+            prepare_page(entity, p.records)
+            for p in c.iter_version_pages(name, entity.endpoint, after=0, deleted=entity.supports_deleted)
+        ]
+
+
+def store_write(dsn: str, schema: str, name: str, pages: list[PreparedPage]) -> float:
+    entity = reg.get(name)
+    store = Store.open(dsn, DbSettings(schema=schema))
+    try:
+        started = time.perf_counter()
+        for page in pages:
+            store.write_page(entity, page, cursor=page.max_version, after=None, run_id="bench")
+        return time.perf_counter() - started
+    finally:
+        store.close()
+
+
+def copy_write(dsn: str, schema: str, name: str, pages: list[PreparedPage]) -> float:
+    """The same rows, typed the same way, by COPY into the same (empty, migrated) tables: one page per COPY+COMMIT."""
+    from psycopg.types.json import Jsonb, set_json_dumps
+
+    entity = reg.get(name)
+    targets = [(entity.table, [n for n, _ in _entity_columns(entity)], None)]
+    targets += [(ch.table, [n for n, _ in _child_columns(ch)], ch.name) for ch in entity.children]
+    members = {ch.name: ch.member for ch in entity.children}
+    prepared = []
+    for page in pages:  # build the tuples first: only the database work is timed, as for the store
+        parents = {r["id"]: r["data"] for r in page.rows}
+        batch = []
+        for table, cols, child in targets:
+            if child is None:
+                source = page.rows
+            else:  # the child's data: its element of the parent's record, as the store stores it
+                key = entity.children[0].parent_key
+                source = [{**r, "data": parents[r[key]][members[child]][r["position"]]} for r in page.children[child]]
+            batch.append((table, cols, [tuple(Jsonb(r[c]) if c == "data" else r.get(c) for c in cols) for r in source]))
+        prepared.append(batch)
+    with psycopg.connect(dsn, options=f"-c search_path={schema}") as conn:
+        set_json_dumps(lambda v: to_pg_json(v)[0], conn)  # the store's serialiser: compare the databases
+        started = time.perf_counter()
+        for batch in prepared:
+            with conn.transaction():
+                for table, cols, rows in batch:
+                    with conn.cursor().copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as cp:
+                        for row in rows:
+                            cp.write_row(row)
+        return time.perf_counter() - started
+
+
+def store_vs_copy(dsn: str, sim: SimulatorProcess, rounds: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    total_rows = 0
+    store_s: list[float] = []
+    copy_s: list[float] = []
+    for name in BIG:
+        pages = fetch_pages(sim, name)
+        n_rows = sum(len(p.rows) + sum(len(c) for c in p.children.values()) for p in pages)
+        per: dict[str, list[float]] = {"store": [], "copy": []}
+        for i in range(rounds):
+            order = (("store", store_write), ("copy", copy_write))
+            for kind, fn in order if i % 2 == 0 else order[::-1]:
+                schema = f"svc_{kind}_{name}_{i}"
+                migrate(dsn, schema)
+                per[kind].append(fn(dsn, schema, name, pages))
+        s, c = statistics.median(per["store"]), statistics.median(per["copy"])
+        out[name] = {"rows": n_rows, "store_s": round(s, 3), "copy_s": round(c, 3),
+                     "store_rows_per_s": round(n_rows / s), "copy_rows_per_s": round(n_rows / c),
+                     "ratio": round(c / s, 3)}  # fmt: skip
+        log(f"store vs COPY {name}: {n_rows} rows, store {s:.2f} s, COPY {c:.2f} s, ratio {c / s:.2f}")
+        total_rows += n_rows
+        store_s.append(s)
+        copy_s.append(c)
+        del pages
+    out["total"] = {"rows": total_rows, "store_s": round(sum(store_s), 3), "copy_s": round(sum(copy_s), 3),
+                    "ratio": round(sum(copy_s) / sum(store_s), 3),
+                    "copy_rows_per_s": round(total_rows / sum(copy_s))}  # fmt: skip
+    return out
+
+
+# -- DAG parse time --------------------------------------------------------------------------
+
+
+def dag_parse_s(n: int = 5) -> dict[str, Any]:
+    """Seconds to execute dags/lightspeed_sync.py in a fresh interpreter with Airflow imported
+    (what the DAG processor pays per parse), median of `n`; plus the cold total."""
+    code = (
+        "import time, runpy; t0 = time.perf_counter(); import airflow.sdk; t1 = time.perf_counter();"
+        f"runpy.run_path({str(ROOT / 'dags' / 'lightspeed_sync.py')!r}); t2 = time.perf_counter();"
+        "print(t2 - t1, t2 - t0)"
+    )
+    parse, total = [], []
+    with tempfile.TemporaryDirectory() as home:
+        env = {**os.environ, "AIRFLOW_HOME": home, "PYTHONPATH": str(ROOT / "plugins")}
+        for _ in range(n):
+            out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+            a, b = map(float, out.stdout.split()[-2:])
+            parse.append(a)
+            total.append(b)
+    return {"median_s": round(statistics.median(parse), 4),
+            "cold_with_airflow_import_s": round(statistics.median(total), 3)}  # fmt: skip
+
+
+# -- rate limit ----------------------------------------------------------------------------
+
+
+def rate_limited(dsn: str, limit: int, window: float) -> dict[str, Any]:
+    """Two entity tasks at once against a small sliding-window budget: 429s and time vs the minimum."""
+    scale = "products=1500,customers=1500,inventory=0,sales=0"
+    with SimulatorProcess(scale=scale, max_page_size=PAGE,
+                          extra_args=["--rate-limit", str(limit), "--rate-window", str(window)]) as sim:  # fmt: skip
+        schema = "bench_rate"
+        migrate(dsn, schema)
+        small = [n for n in reg.NAMES if n not in ("products", "customers", "sales", "inventory")]
+        worker(dsn, sim, schema, small)  # reference data first (not timed), then let the window empty
+        time.sleep(window)
+        sim.reset_stats()
+        started = time.perf_counter()
+        with ThreadPoolExecutor(2) as pool:  # two pool slots: both share the one budget
+            # many small pages: the budget, not the data, sets the pace
+            futures = [pool.submit(worker, dsn, sim, schema, [n], page_size=25) for n in ("products", "customers")]
+            results = [f.result() for f in futures]
+        elapsed = time.perf_counter() - started
+        stats = sim.stats()
+    n = len(stats["requests"])
+    received_429 = int(stats["by_status"].get("429", 0))
+    ideal = max(0, n - received_429) * window / limit  # the budget's average rate
+    return {"limit": limit, "window_s": window, "requests": n, "received_429": received_429,
+            "seconds": round(elapsed, 2), "budget_min_s": round(ideal, 2),
+            "vs_min": round(elapsed / ideal, 3) if ideal else None,
+            "paced": sum(r["results"][0]["paced"] for r in results)}  # fmt: skip
+
+
+# -- main ----------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", default="bench", help="simulator scale (default: bench = 20k/20k/60k/50k)")
+    parser.add_argument("--rss-factor", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=3, help="store vs COPY rounds (median)")
+    parser.add_argument("--quick", action="store_true", help="skip the RSS-at-Nx, prefetch and rate-limit runs")
+    args = parser.parse_args()
+    res: dict[str, Any] = {"scale": args.scale, "page_size": PAGE}
+    started = time.perf_counter()
+    with ThrowawayPostgres(settings={"fsync": "on", "synchronous_commit": "on"}) as pg:
+        dsn = pg.dsn
+        assert dsn is not None
+        res["machine"] = {"cores": os.cpu_count(), "python": platform.python_version(), "postgres": pg.version,
+                          "platform": platform.platform()}  # fmt: skip
+        log(f"PostgreSQL: {pg.version}; {os.cpu_count()} cores")
+        res["dag_parse"] = dag_parse_s()
+        log(f"DAG parse: {res['dag_parse']}")
+        with SimulatorProcess(scale=args.scale, max_page_size=PAGE) as sim:
+            # 1. historical import
+            migrate(dsn, "bench")
+            minimum = minimum_requests(sim, {})
+            sim.reset_stats()
+            imp = sync_all(dsn, sim, "bench")
+            res["import"] = {
+                n: {"rows": rows_of(r), "records": r["records"], "seconds": r["duration_s"],
+                    "rows_per_s": round(rows_of(r) / r["duration_s"]) if r["duration_s"] else None,
+                    "fetch_s": r["fetch_s"], "write_s": r["write_s"], "wait_s": r["wait_s"],
+                    "requests": r["requests"], "requests_minimum": minimum[n], "retries": r["retries"]}
+                for n, r in imp.items()
+            }  # fmt: skip
+            res["rss_mb_1x"] = imp["sales"]["rss_peak_mb"]
+            big_rows = sum(res["import"][n]["rows"] for n in BIG)
+            big_s = sum(res["import"][n]["seconds"] for n in BIG)
+            res["import_rows_per_s"] = round(big_rows / big_s)
+            res["requests_made"] = sum(r["requests"] for r in imp.values())
+            res["requests_minimum"] = sum(minimum.values())
+            log(f"import: {big_rows} rows in {big_s:.1f} s; requests {res['requests_made']}/{res['requests_minimum']}")
+            # 2. store path vs COPY on the same rows
+            svc = store_vs_copy(dsn, sim, args.rounds)
+            res["store_vs_copy"] = svc
+            res["store_vs_copy_ratio"] = svc["total"]["ratio"]
+            res["import_vs_copy_ratio"] = round(res["import_rows_per_s"] / svc["total"]["copy_rows_per_s"], 3)
+            # 3. incremental after 1 % changed
+            changed = sim.mutate(seed=7, update={n: max(1, sim.count({n: {}})[n] // 100)
+                                                 for n in ("products", "customers", "sales")})["changed"]  # fmt: skip
+            before = cursors(dsn, "bench")
+            minimum = minimum_requests(sim, before)
+            inc = sync_all(dsn, sim, "bench")
+            res["incremental"] = {
+                n: {"requests": r["requests"], "requests_minimum": minimum[n], "rows_written": r["written"],
+                    "rows_changed": len(changed.get(n, [])), "child_rows": r["child_rows"]}
+                for n, r in inc.items()
+            }  # fmt: skip
+            log(f"incremental: {json.dumps({n: v for n, v in res['incremental'].items() if v['rows_written']})}")
+            # 4. no-op
+            noop = sync_all(dsn, sim, "bench")
+            res["noop_requests_per_entity"] = {n: r["requests"] for n, r in noop.items()}
+            res["noop_rows_written"] = sum(r["written"] + r["child_rows"] for r in noop.values())
+            log(f"no-op: {res['noop_requests_per_entity']}, rows written {res['noop_rows_written']}")
+            # 5. full refresh of products over unchanged data
+            fr = worker(dsn, sim, "bench", ["products"], "--full-refresh")["results"][0]
+            res["full_refresh_products"] = {"seconds": fr["duration_s"], "fetch_s": fr["fetch_s"],
+                                            "write_s": fr["write_s"], "rows_rewritten": fr["written"],
+                                            "records_read": fr["records"], "requests": fr["requests"]}  # fmt: skip
+            log(f"full refresh products: {res['full_refresh_products']}")
+            # 8a. prefetch off vs on: the sales import again, into fresh schemas
+            if not args.quick:
+                pf: dict[str, list[float]] = {"on": [], "off": []}
+                for i in range(2):
+                    for mode in ("off", "on") if i % 2 == 0 else ("on", "off"):
+                        schema = f"bench_pf_{mode}_{i}"
+                        migrate(dsn, schema)
+                        extra = ["--no-prefetch"] if mode == "off" else []
+                        pf[mode].append(worker(dsn, sim, schema, ["sales"], *extra)["results"][0]["duration_s"])
+                on, off = statistics.median(pf["on"]), statistics.median(pf["off"])
+                res["prefetch"] = {"sales_s_off": round(off, 2), "sales_s_on": round(on, 2),
+                                   "gain": round(1 - on / off, 3)}  # fmt: skip
+                log(f"prefetch: {res['prefetch']}")
+        # 6. RSS at N x the sales
+        if not args.quick:
+            sales = res["import"]["sales"]["records"]
+            scale = f"{args.scale},sales={sales * args.rss_factor},products=2000,customers=100,inventory=0"
+            with SimulatorProcess(scale=scale, max_page_size=PAGE) as sim:
+                migrate(dsn, "bench_rss")
+                worker(dsn, sim, "bench_rss", [n for n in reg.NAMES if n != "sales"])
+                big = worker(dsn, sim, "bench_rss", ["sales"])
+            res["rss_mb_4x"] = big["rss_peak_mb"]
+            res["rss_sales_records_4x"] = big["results"][0]["records"]
+            log(f"RSS: 1x {res['rss_mb_1x']} MB, {args.rss_factor}x {res['rss_mb_4x']} MB")
+            # 8b. rate limit
+            res["rate_limit"] = rate_limited(dsn, limit=40, window=2.0)
+            log(f"rate limit: {res['rate_limit']}")
+    res["dag_parse_s"] = res["dag_parse"]["median_s"]
+    res["bench_seconds"] = round(time.perf_counter() - started, 1)
+    RESULTS.write_text(json.dumps(res, indent=2) + "\n")
+    print_table(res)
+
+
+def print_table(res: dict[str, Any]) -> None:
+    print(f"\nMachine: {res['machine']['cores']} cores, {res['machine']['postgres']}, scale {res['scale']}")
+    print(f"\n{'entity':<20}{'rows':>9}{'s':>8}{'rows/s':>9}{'requests':>10}{'minimum':>9}")
+    for n, r in res["import"].items():
+        print(f"{n:<20}{r['rows']:>9}{r['seconds']:>8.2f}{r['rows_per_s'] or 0:>9}{r['requests']:>10}"
+              f"{r['requests_minimum']:>9}")  # fmt: skip
+    print("\nstore path vs raw COPY (same rows, same tables), per entity:")
+    for n, r in res["store_vs_copy"].items():
+        print(f"  {n:<10} rows {r['rows']:>7}  store {r['store_s']:>6.2f} s  COPY {r['copy_s']:>6.2f} s  "
+              f"ratio {r['ratio']:.2f}")  # fmt: skip
+    keys = ("store_vs_copy_ratio", "import_rows_per_s", "import_vs_copy_ratio", "requests_made", "requests_minimum",
+            "noop_rows_written", "rss_mb_1x", "rss_mb_4x", "dag_parse_s")  # fmt: skip
+    print()
+    for k in keys:
+        print(f"  {k:<24} {res.get(k)}")
+    print(f"  noop_requests_per_entity {res['noop_requests_per_entity']}")
+    inc = {n: (v["rows_written"], v["rows_changed"], v["requests"], v["requests_minimum"])
+           for n, v in res["incremental"].items() if v["rows_changed"] or v["rows_written"]}  # fmt: skip
+    print(f"  incremental (written, changed, requests, minimum): {inc}")
+    print(f"  full_refresh_products    {res['full_refresh_products']}")
+    for k in ("prefetch", "rate_limit"):
+        if k in res:
+            print(f"  {k:<24} {res[k]}")
+    print(f"\nwrote {RESULTS.relative_to(ROOT)} ({res['bench_seconds']} s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -54,6 +54,9 @@ class DbSettings:
     schema: str = DEFAULT_SCHEMA
     statement_timeout: str = "15min"
     lock_timeout: str = "60s"
+    # For page writes only: a page (1 000 sales with their line items, several MB of jsonb)
+    # then sorts and hashes in memory instead of temporary files (bench/run.py: 6 % faster).
+    page_work_mem: str = "64MB"
 
 
 def target_schema() -> str:

@@ -275,6 +275,8 @@ def order_entities(entities: tuple[Entity, ...]) -> tuple[Entity, ...]:
         unknown = [d for d in e.depends_on if d not in by_name]
         if unknown:
             raise RegistryError(f"entity {e.name!r} depends on unknown entities: {', '.join(unknown)}")
+        if e.children and not e.versioned:
+            raise RegistryError(f"entity {e.name!r} has children but no version (children follow the version guard)")
         if e.audited and not e.versioned:
             raise RegistryError(f"entity {e.name!r} is audited but not versioned (the audit compares versions)")
         for col in e.columns + tuple(c for ch in e.children for c in ch.columns):

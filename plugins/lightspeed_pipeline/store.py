@@ -5,8 +5,8 @@ Per page, inside ONE transaction:
      CONFLICT (id) DO UPDATE ... WHERE excluded.version > stored.version`; rows whose
      stored version is already >= are filtered out before they reach a row lock, so a
      replayed page writes nothing;
-  2. replace the children (line items, payments) of exactly the sales that step 1 wrote
-     (their `data` comes from the sale's stored record, see `child_sql`);
+  2. replace the children (line items, payments) of exactly the sales that step 1 wrote,
+     in the same statement (their `data` comes from the sale's record, see `upsert_sql`);
   3. store rejected records in `sync_rejects`;
   4. move `sync_state.last_version` forward to the page's max version; COMMIT.
 A crash loses at most the page in flight and the rerun resumes from the committed
@@ -81,89 +81,122 @@ def _child_columns(child: Child) -> list[tuple[str, str]]:
 
 @cache
 def upsert_sql(entity: Entity, schema: str) -> sql.Composed:
-    """The one statement that upserts a page of `entity` and reports what it wrote."""
+    """The one statement that upserts a page of `entity`, writes its children, and counts.
+
+    Rows arrive as one jsonb array (`%(rows)s`; ids are unique within a page, see
+    `prepare_page`). Rows whose stored version is already equal or newer are filtered out
+    before the INSERT, so they take no row lock and write no WAL. A sale's children are
+    inserted by the same statement from the sale rows it wrote (`RETURNING t.data`): a
+    child's `data` is its element of the parent's record, so each line item travels
+    once, inside its sale; only the children's typed columns come separately
+    (`%(child_<name>)s`). Their old rows were deleted just before (`delete_children_sql`).
+    Returns (inserted, updated, deleted, child rows).
+    """
     cols = _entity_columns(entity)
     names = [n for n, _ in cols]
     table = sql.Identifier(schema, entity.table)
     ident = [sql.Identifier(n) for n in names]
     if entity.versioned:
-        # Equal or older versions never reach the INSERT (no row lock, no WAL).
         pre_filter = sql.SQL("t.id IS NULL OR t.version IS NULL OR s.version > t.version")
         guard = sql.SQL("t.version IS NULL OR excluded.version > t.version")
-        order = sql.SQL("s.id, s.version DESC NULLS LAST")
     else:
         # No version (product categories): write only what differs, and revive deleted rows.
         pre_filter = sql.SQL("t.id IS NULL OR t.data IS DISTINCT FROM s.data OR t.deleted_at IS NOT NULL")
         guard = sql.SQL("t.data IS DISTINCT FROM excluded.data OR t.deleted_at IS NOT NULL")
-        order = sql.SQL("s.id")
+    children = [_child_cte(child, schema) for child in entity.children]
+    child_count = sql.SQL(" + ").join(
+        sql.SQL("(SELECT count(*) FROM {})").format(sql.Identifier(f"child_{c.name}")) for c in entity.children
+    )
     return sql.SQL(
         """
 WITH src AS (
     SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS r({record_columns})
 ), fresh AS (
-    SELECT DISTINCT ON (s.id) s.*
-    FROM src s LEFT JOIN {table} t ON t.id = s.id
-    WHERE {pre_filter}
-    ORDER BY {order}
+    SELECT s.* FROM src s LEFT JOIN {table} t ON t.id = s.id WHERE {pre_filter}
 ), written AS (
     INSERT INTO {table} AS t ({columns}, synced_at)
     SELECT {columns}, now() FROM fresh
     ON CONFLICT (id) DO UPDATE SET {assignments}, synced_at = excluded.synced_at
     WHERE {guard}
-    RETURNING t.id, (t.xmax = 0) AS inserted, (t.deleted_at IS NOT NULL) AS deleted
-)
+    RETURNING t.id, t.data, (t.xmax = 0) AS inserted, (t.deleted_at IS NOT NULL) AS deleted
+){children}
 SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted),
-       count(*) FILTER (WHERE deleted), coalesce(array_agg(id), '{{}}'),
-       coalesce(array_agg(id) FILTER (WHERE NOT inserted), '{{}}')
+       count(*) FILTER (WHERE deleted), {child_count}
 FROM written
 """
     ).format(
         record_columns=_record_columns(cols),
         table=table,
         pre_filter=pre_filter,
-        order=order,
         columns=sql.SQL(", ").join(ident),
         assignments=sql.SQL(", ").join(
             sql.SQL("{} = excluded.{}").format(i, i) for i in ident if i != sql.Identifier("id")
         ),
         guard=guard,
+        children=sql.SQL("").join(sql.SQL(", ") + c for c in children),
+        child_count=child_count if children else sql.SQL("0"),
     )
+
+
+def _child_cte(child: Child, schema: str) -> sql.Composed:
+    """`child_<name> AS (INSERT ...)`: the children of the parents in `written`."""
+    typed = [(n, t) for n, t in _child_columns(child) if n != "data"]
+    key = sql.Identifier(child.parent_key)
+    own = [sql.Identifier(n) for n, _ in typed if n not in (child.parent_key, "position")]
+    return sql.SQL(
+        """{name} AS (
+    INSERT INTO {table} ({key}, position, {own}, data, synced_at)
+    SELECT w.id, (e.n - 1)::integer, {typed_own}, e.value, now()
+    FROM written w
+    CROSS JOIN LATERAL jsonb_array_elements(
+        CASE WHEN jsonb_typeof(w.data -> {member}) = 'array' THEN w.data -> {member} END
+    ) WITH ORDINALITY AS e(value, n)
+    LEFT JOIN jsonb_to_recordset({param}::jsonb) AS c({record_columns})
+        ON c.{key} = w.id AND c.position = e.n - 1
+    RETURNING 1
+)"""
+    ).format(
+        name=sql.Identifier(f"child_{child.name}"),
+        table=sql.Identifier(schema, child.table),
+        key=key,
+        own=sql.SQL(", ").join(own),
+        typed_own=sql.SQL(", ").join(sql.SQL("c.{}").format(i) for i in own),
+        member=sql.Literal(child.member),
+        param=sql.Placeholder(f"child_{child.name}"),
+        record_columns=_record_columns(typed),
+    )
+
+
+def _keys(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    return {"ids": [r["id"] for r in rows], "versions": [r.get("version") for r in rows]}
+
+
+def _may_hold_stored(rows: list[dict[str, Any]], stored_upto: int) -> bool:
+    return any(r.get("version") is None or r["version"] <= stored_upto for r in rows)
 
 
 @cache
-def child_sql(child: Child, parent: Entity, schema: str) -> tuple[sql.Composed, sql.Composed]:
-    """(delete, insert) statements that replace the children of the given parents.
+def newer_ids_sql(entity: Entity, schema: str) -> sql.Composed:
+    """The ids of a page that the upsert would write (the same condition as its filter)."""
+    return sql.SQL(
+        "SELECT coalesce(array_agg(s.id), '{{}}')"
+        " FROM unnest(%(ids)s::text[], %(versions)s::bigint[]) AS s(id, version) LEFT JOIN {table} t ON t.id = s.id"
+        " WHERE t.id IS NULL OR t.version IS NULL OR s.version > t.version"
+    ).format(table=sql.Identifier(schema, entity.table))
 
-    A child's `data` is the element of the parent's stored record (`data -> member`, at
-    its position), so the page sends each line item once, inside its sale, and only the
-    typed columns of the children travel separately: half the bytes to send and parse.
-    """
-    typed = [(n, t) for n, t in _child_columns(child) if n != "data"]
-    table = sql.Identifier(schema, child.table)
-    key = sql.Identifier(child.parent_key)
-    own = [sql.Identifier(n) for n, _ in typed if n not in (child.parent_key, "position")]
-    delete = sql.SQL("DELETE FROM {table} WHERE {key} = ANY(%(ids)s)").format(table=table, key=key)
-    insert = sql.SQL(
-        """
-INSERT INTO {table} ({key}, position, {own}, data, synced_at)
-SELECT p.id, (e.n - 1)::integer, {typed_own}, e.value, now()
-FROM {parent} p
-CROSS JOIN LATERAL jsonb_array_elements(
-    CASE WHEN jsonb_typeof(p.data -> {member}) = 'array' THEN p.data -> {member} END
-) WITH ORDINALITY AS e(value, n)
-LEFT JOIN jsonb_to_recordset(%(rows)s::jsonb) AS t({record_columns}) ON t.{key} = p.id AND t.position = e.n - 1
-WHERE p.id = ANY(%(ids)s)
-"""
-    ).format(
-        table=table,
-        key=key,
-        own=sql.SQL(", ").join(own),
-        typed_own=sql.SQL(", ").join(sql.SQL("t.{}").format(i) for i in own),
-        parent=sql.Identifier(schema, parent.table),
-        member=sql.Literal(child.member),
-        record_columns=_record_columns(typed),
+
+@cache
+def delete_children_sql(entity: Entity, schema: str) -> tuple[sql.Composed, ...]:
+    """Per child table: delete the children of the page's parents that the upsert is about
+    to replace (stored with an older version: the upsert's own condition)."""
+    table = sql.Identifier(schema, entity.table)
+    return tuple(
+        sql.SQL(
+            "DELETE FROM {child} c USING {table} t, unnest(%(ids)s::text[], %(versions)s::bigint[]) AS s(id, version)"
+            " WHERE t.id = s.id AND c.{key} = t.id AND (t.version IS NULL OR s.version > t.version)"
+        ).format(child=sql.Identifier(schema, child.table), table=table, key=sql.Identifier(child.parent_key))
+        for child in entity.children
     )
-    return delete, insert
 
 
 class EntityBusyError(RuntimeError):
@@ -330,27 +363,42 @@ class Store:
         cursor: int | None,
         after: int | str | None,
         run_id: str | None,
+        stored_upto: int | None = None,
     ) -> PageCounts:
-        """Write one prepared page and (for versioned entities) move the cursor, atomically."""
+        """Write one prepared page and (for versioned entities) move the cursor, atomically.
+
+        `stored_upto` is the entity's cursor when the sync started: no stored row is newer.
+        A page holding versions at or below it (a full refresh, or a read with overlap) is
+        first checked by id and version alone, and only the rows that are newer travel:
+        re-reading unchanged data then costs one small query per page instead of sending
+        and parsing every record (bench/run.py, full refresh of products).
+        """
         counts = PageCounts(received=len(page.rows) + len(page.rejects), rejected=len(page.rejects))
-        rows_json, escaped = to_pg_json(page.rows)
-        counts.escaped = escaped
+        rows, children = page.rows, page.children
         with self.conn.transaction():
             begin(self.conn, self.settings)
-            if page.rows:
-                res = self.conn.execute(upsert_sql(entity, self.schema), {"rows": rows_json}).fetchone()
+            self.conn.execute("SELECT set_config('work_mem', %s, true)", (self.settings.page_work_mem,))
+            if rows and entity.versioned and stored_upto is not None and _may_hold_stored(rows, stored_upto):
+                res = self.conn.execute(newer_ids_sql(entity, self.schema), _keys(rows)).fetchone()
+                newer = set(res[0]) if res else set()
+                rows = [r for r in rows if r["id"] in newer]
+                children = {
+                    ch.name: [c for c in page.children.get(ch.name, []) if c[ch.parent_key] in newer]
+                    for ch in entity.children
+                }
+            if rows:
+                rows_json, counts.escaped = to_pg_json(rows)
+                params: dict[str, Any] = {"rows": rows_json}
+                for child in entity.children:
+                    params[f"child_{child.name}"], child_escaped = to_pg_json(children.get(child.name, []))
+                    counts.escaped += child_escaped
+                if entity.children:
+                    for delete in delete_children_sql(entity, self.schema):
+                        self.conn.execute(delete, _keys(rows))
+                res = self.conn.execute(upsert_sql(entity, self.schema), params).fetchone()
                 assert res is not None
-                counts.inserted, counts.updated, counts.deleted, written_ids, updated_ids = res
-                counts.unchanged = len(page.rows) - counts.inserted - counts.updated
-                if entity.children and written_ids:
-                    for child in entity.children:
-                        delete, insert = child_sql(child, entity, self.schema)
-                        if updated_ids:  # a parent inserted just now has no children yet
-                            self.conn.execute(delete, {"ids": updated_ids})
-                        child_json, child_escaped = to_pg_json(page.children.get(child.name, []))
-                        counts.escaped += child_escaped
-                        cur = self.conn.execute(insert, {"rows": child_json, "ids": written_ids})
-                        counts.child_rows += max(cur.rowcount, 0)
+                counts.inserted, counts.updated, counts.deleted, counts.child_rows = res
+            counts.unchanged = len(page.rows) - counts.inserted - counts.updated
             if page.rejects:
                 self._store_rejects(entity, page, after, run_id)
             if cursor is not None:

@@ -164,7 +164,14 @@ def _sync_locked(
             result.fetch_s += current.fetch_s
             t0 = time.monotonic()
             prepared = prepare_page(entity, current.records)
-            counts = store.write_page(entity, prepared, cursor=current.max_version, after=current.after, run_id=run_id)
+            counts = store.write_page(
+                entity,
+                prepared,
+                cursor=current.max_version,
+                after=current.after,
+                run_id=run_id,
+                stored_upto=state.last_version,
+            )
             write_s = time.monotonic() - t0
             result.write_s += write_s
             result.pages += 1

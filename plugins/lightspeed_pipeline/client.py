@@ -215,9 +215,10 @@ class RatePacer:
 
     def observe(self, headers: Any, now: float, counted: bool) -> None:
         """Read the headers of an answer; `counted` is False for a 429 (not counted by the API)."""
-        limit = _header_number(headers, "X-RateLimit-Limit")
-        remaining = _header_number(headers, "X-RateLimit-Remaining")
-        window = _header_number(headers, "X-RateLimit-Window")
+        headers = {str(k).lower(): v for k, v in headers.items()}
+        limit = _header_number(headers, "x-ratelimit-limit")
+        remaining = _header_number(headers, "x-ratelimit-remaining")
+        window = _header_number(headers, "x-ratelimit-window")
         if limit is None or remaining is None:
             return
         self.limit, self.remaining = int(limit), int(remaining)

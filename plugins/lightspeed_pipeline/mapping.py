@@ -225,7 +225,7 @@ def prepare_page(entity: Entity, records: list[Any]) -> PreparedPage:
             reason = "not a JSON object" if not isinstance(record, dict) else "missing or unusable id"
             page.rejects.append(Reject(reason=reason, payload=record))
             continue
-        version = _version_of(record) if entity.versioned else None
+        version = version_of(record) if entity.versioned else None
         previous = chosen.get(rid)
         if previous is None or (version or 0) >= (previous[0] or 0):
             chosen[rid] = (version, record)
@@ -247,7 +247,8 @@ def prepare_page(entity: Entity, records: list[Any]) -> PreparedPage:
     return page
 
 
-def _version_of(record: dict[str, Any]) -> int | None:
+def version_of(record: dict[str, Any]) -> int | None:
+    """The record's version as prepare_page types it (None if missing or untypable)."""
     try:
         return to_bigint(record.get("version"))
     except Untypable:

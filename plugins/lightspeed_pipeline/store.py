@@ -171,10 +171,6 @@ def _keys(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
     return {"ids": [r["id"] for r in rows], "versions": [r.get("version") for r in rows]}
 
 
-def _may_hold_stored(rows: list[dict[str, Any]], stored_upto: int) -> bool:
-    return any(r.get("version") is None or r["version"] <= stored_upto for r in rows)
-
-
 @cache
 def newer_ids_sql(entity: Entity, schema: str) -> sql.Composed:
     """The ids of a page that the upsert would write (the same condition as its filter)."""
@@ -355,6 +351,19 @@ class Store:
 
     # -- pages ------------------------------------------------------------------------
 
+    def newer_ids(self, entity: Entity, ids: list[str], versions: list[int | None]) -> set[str]:
+        """Which of these ids the upsert would write: new, or newer than the stored version.
+
+        A full refresh (or a read with overlap) re-reads stored versions; asking first, by id
+        and version alone, lets the sync skip mapping, sending and parsing every unchanged
+        record (bench/run.py: full refresh of products). Versions only grow, so an id
+        found not newer stays so, and the upsert keeps its own guard anyway.
+        """
+        with self.conn.transaction():
+            begin(self.conn, self.settings)
+            res = self.conn.execute(newer_ids_sql(entity, self.schema), {"ids": ids, "versions": versions}).fetchone()
+        return set(res[0]) if res else set()
+
     def write_page(
         self,
         entity: Entity,
@@ -363,29 +372,13 @@ class Store:
         cursor: int | None,
         after: int | str | None,
         run_id: str | None,
-        stored_upto: int | None = None,
     ) -> PageCounts:
-        """Write one prepared page and (for versioned entities) move the cursor, atomically.
-
-        `stored_upto` is the entity's cursor when the sync started: no stored row is newer.
-        A page holding versions at or below it (a full refresh, or a read with overlap) is
-        first checked by id and version alone, and only the rows that are newer travel:
-        re-reading unchanged data then costs one small query per page instead of sending
-        and parsing every record (bench/run.py, full refresh of products).
-        """
+        """Write one prepared page and (for versioned entities) move the cursor, atomically."""
         counts = PageCounts(received=len(page.rows) + len(page.rejects), rejected=len(page.rejects))
         rows, children = page.rows, page.children
         with self.conn.transaction():
             begin(self.conn, self.settings)
             self.conn.execute("SELECT set_config('work_mem', %s, true)", (self.settings.page_work_mem,))
-            if rows and entity.versioned and stored_upto is not None and _may_hold_stored(rows, stored_upto):
-                res = self.conn.execute(newer_ids_sql(entity, self.schema), _keys(rows)).fetchone()
-                newer = set(res[0]) if res else set()
-                rows = [r for r in rows if r["id"] in newer]
-                children = {
-                    ch.name: [c for c in page.children.get(ch.name, []) if c[ch.parent_key] in newer]
-                    for ch in entity.children
-                }
             if rows:
                 rows_json, counts.escaped = to_pg_json(rows)
                 params: dict[str, Any] = {"rows": rows_json}

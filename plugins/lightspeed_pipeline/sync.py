@@ -16,7 +16,7 @@ from typing import Any
 
 from lightspeed_pipeline.client import LightspeedAPIError, LightspeedClient, Page
 from lightspeed_pipeline.entities import Entity
-from lightspeed_pipeline.mapping import prepare_page
+from lightspeed_pipeline.mapping import prepare_page, record_id, version_of
 from lightspeed_pipeline.store import EntityLock, PageCounts, Store
 
 log = logging.getLogger(__name__)
@@ -163,15 +163,11 @@ def _sync_locked(
             lock.check()
             result.fetch_s += current.fetch_s
             t0 = time.monotonic()
-            prepared = prepare_page(entity, current.records)
-            counts = store.write_page(
-                entity,
-                prepared,
-                cursor=current.max_version,
-                after=current.after,
-                run_id=run_id,
-                stored_upto=state.last_version,
-            )
+            records, skipped = _newer_only(entity, store, current.records, state.last_version)
+            prepared = prepare_page(entity, records)
+            counts = store.write_page(entity, prepared, cursor=current.max_version, after=current.after, run_id=run_id)
+            counts.received += skipped
+            counts.unchanged += skipped
             write_s = time.monotonic() - t0
             result.write_s += write_s
             result.pages += 1
@@ -246,6 +242,21 @@ def _sync_locked(
             "%s: values that could not be typed (kept in data, column NULL): %s", entity.name, dict(result.untyped)
         )
     return result
+
+
+def _newer_only(entity: Entity, store: Store, records: list[Any], stored_upto: int | None) -> tuple[list[Any], int]:
+    """Drop the records whose stored version is already as new (only a page that reaches
+    back to or below the stored cursor can hold any: a full refresh, or an overlap).
+    Returns the records to write and how many were skipped."""
+    if not entity.versioned or stored_upto is None:
+        return records, 0
+    keyed = [(r, rid, version_of(r) if rid is not None else None) for r in records for rid in (record_id(r),)]
+    if all(v is not None and v > stored_upto for _, _, v in keyed):
+        return records, 0
+    candidates = [(rid, v) for _, rid, v in keyed if rid is not None]
+    newer = store.newer_ids(entity, [rid for rid, _ in candidates], [v for _, v in candidates])
+    kept = [r for r, rid, _ in keyed if rid is None or rid in newer]  # no id: still a reject
+    return kept, len(records) - len(kept)
 
 
 def prefetched(pages: Iterator[Page], *, join_timeout_s: float = 70.0) -> Iterator[Page]:

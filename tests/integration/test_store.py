@@ -141,21 +141,14 @@ def test_audit_records_exactly_the_members_that_changed(migrated: Any, settings:
                                       {"version": 2, "loyalty_balance": "still bad"})  # fmt: skip
 
 
-def test_rereading_stored_versions_sends_only_newer_rows(migrated: Any, settings: Any, schema: str) -> None:
-    """A full refresh: rows at or below the stored cursor are checked by id and version first."""
+def test_newer_ids_names_exactly_what_the_upsert_would_write(migrated: Any, settings: Any) -> None:
+    """The full-refresh pre-check: same condition as the upsert's filter, by id and version alone."""
     store = Store(migrated, settings)
-    entity = reg.get("sales")
-    sale = {"id": "s1", "version": 5, "status": "CLOSED", "line_items": [{"id": "a"}, {"id": "b"}]}
-    write(store, "sales", [sale])
-    reread = {**sale, "note": "nul \x00", "line_items": [{"id": "CHANGED"}]}  # same version: not sent at all
-    page = prepare_page(entity, [reread, {**sale, "id": "s2", "version": 6}])
-    counts = store.write_page(entity, page, cursor=6, after=0, run_id="t", stored_upto=5)
-    assert (counts.inserted, counts.updated, counts.unchanged, counts.child_rows) == (1, 0, 1, 2)
-    assert counts.escaped == 0  # the NUL of the unchanged record was never serialised
-    items = migrated.execute(
-        f"SELECT sale_id, data->>'id' FROM \"{schema}\".lightspeed_sale_line_items ORDER BY 1, position"
-    ).fetchall()
-    assert items == [("s1", "a"), ("s1", "b"), ("s2", "a"), ("s2", "b")]  # s1 untouched: same version
+    write(store, "sales", [{"id": "s1", "version": 5}, {"id": "s3"}])
+    sales = reg.get("sales")
+    assert store.newer_ids(sales, ["s1", "s2", "s3"], [5, 6, 9]) == {"s2", "s3"}  # s3 has no stored version
+    assert store.newer_ids(sales, ["s1", "s2"], [6, None]) == {"s1", "s2"}
+    assert store.newer_ids(sales, ["s1"], [4]) == set()
 
 
 def test_sale_children_are_replaced_to_match_the_sale(migrated: Any, settings: Any, schema: str) -> None:

@@ -1,0 +1,85 @@
+"""Rate-limit pacing (against the simulator's sliding window, over real HTTP) and one-page-ahead prefetch."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from lightspeed_pipeline.client import ClientConfig, LightspeedClient, RatePacer
+from lightspeed_pipeline.sync import prefetched
+
+from simulator import Simulator
+
+TOKEN = "pace-token"
+
+
+def test_pacer_waits_only_at_the_reserve_and_until_its_oldest_request_leaves_the_window() -> None:
+    pacer = RatePacer(reserve=1, window_s=10.0)
+    assert pacer.delay(0.0) == 0.0  # no headers seen: nothing to pace
+    pacer.observe({"X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "3"}, now=1.0, counted=True)
+    assert pacer.delay(1.5) == 0.0
+    pacer.observe({"X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "1"}, now=2.0, counted=True)
+    assert pacer.delay(2.5) == pytest.approx(8.5)  # the request answered at 1.0 leaves the window at 11.0
+    pacer.waited()
+    assert pacer.delay(11.0) == 0.0  # its slot is free again
+    pacer.observe({"x-ratelimit-limit": "5", "x-ratelimit-remaining": "0", "X-RateLimit-Window": "4"},
+                  now=11.5, counted=False)  # fmt: skip  # a 429 is not counted, but its headers are read
+    # the window is now 4 s: our request of 2.0 has left it, so the others hold the budget: its average pace
+    assert pacer.window_s == 4.0 and pacer.delay(11.5) == pytest.approx(4 / 5)
+
+
+def test_a_long_read_under_a_small_budget_receives_no_429() -> None:
+    sim = Simulator(scale="products=60", token=TOKEN, rate_limit=6, rate_window=1.0, max_page_size=5)
+    sim.start()
+    try:
+        config = ClientConfig(base_url=sim.url, token=TOKEN, page_size=5, rate_reserve=0, backoff_initial=0.01)
+        started = time.monotonic()
+        with LightspeedClient(config) as client:
+            pages = list(client.iter_version_pages("products", "/products", after=0, deleted=True))
+        elapsed = time.monotonic() - started
+        statuses = [r["status"] for r in sim.requests]
+        assert sum(len(p.records) for p in pages) == 60 and len(statuses) == 13
+        assert statuses.count(429) == 0 and client.stats.retries == 0
+        assert client.stats.paced >= 1
+        assert elapsed >= 1.9  # 13 requests at 6 per second cannot take less than two windows
+    finally:
+        sim.stop()
+
+
+def _numbers(n: int, produced: list[int], fail_at: int | None = None) -> Iterator[int]:
+    for i in range(1, n + 1):
+        if i == fail_at:
+            raise RuntimeError(f"page {i} failed")
+        produced.append(i)
+        yield i
+
+
+def test_prefetch_stays_one_page_ahead() -> None:
+    produced: list[int] = []
+    seen = []
+    for page in prefetched(_numbers(6, produced)):  # type: ignore[arg-type]
+        time.sleep(0.05)  # "writing": the fetcher has time to run ahead if it could
+        assert max(produced) <= page + 1
+        seen.append(page)
+    assert seen == [1, 2, 3, 4, 5, 6]
+
+
+def test_prefetch_raises_a_fetch_error_after_the_pages_before_it() -> None:
+    seen = []
+    with pytest.raises(RuntimeError, match="page 3 failed"):
+        for page in prefetched(_numbers(6, [], fail_at=3)):  # type: ignore[arg-type]
+            seen.append(page)
+    assert seen == [1, 2]
+
+
+def test_prefetch_stops_its_thread_when_the_writer_fails() -> None:
+    produced: list[int] = []
+    with pytest.raises(ValueError):
+        for page in prefetched(_numbers(100, produced)):  # type: ignore[arg-type]
+            if page == 2:
+                raise ValueError("write failed")
+    time.sleep(0.1)
+    assert max(produced) <= 3
+    assert not [t for t in threading.enumerate() if t.name == "lightspeed-prefetch"]

@@ -189,7 +189,7 @@ def main() -> None:
         res["postgres"] = pg.version
         for layout in ("plain", "partitioned"):
             partitioned = layout == "partitioned"
-            conn = connect(pg.dsn, autocommit=True)
+            conn = connect(pg.dsn)
             apply_migrations(conn, DbSettings(schema=layout))
             conn.execute(f'SET search_path = "{layout}"')
             if partitioned:

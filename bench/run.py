@@ -118,14 +118,27 @@ def fetch_pages(sim: SimulatorProcess, name: str) -> list[PreparedPage]:
         ]
 
 
-def store_write(dsn: str, schema: str, name: str, pages: list[PreparedPage]) -> float:
+def store_write(dsn: str, schema: str, name: str, pages: list[PreparedPage]) -> tuple[float, float]:
+    """Seconds to write the pages into empty tables (new rows), then again with every
+    version one higher (every row changed: the version-guarded upsert, children replaced)."""
     entity = reg.get(name)
+    bumped = [
+        PreparedPage(
+            rows=[{**r, "version": r["version"] + 1} for r in p.rows],
+            children=p.children,
+            max_version=(p.max_version or 0) + 1,
+        )
+        for p in pages
+    ]
     store = Store.open(dsn, DbSettings(schema=schema))
     try:
-        started = time.perf_counter()
-        for page in pages:
-            store.write_page(entity, page, cursor=page.max_version, after=None, run_id="bench")
-        return time.perf_counter() - started
+        times = []
+        for batch in (pages, bumped):
+            started = time.perf_counter()
+            for page in batch:
+                store.write_page(entity, page, cursor=page.max_version, after=None, run_id="bench")
+            times.append(time.perf_counter() - started)
+        return times[0], times[1]
     finally:
         store.close()
 
@@ -164,31 +177,41 @@ def copy_write(dsn: str, schema: str, name: str, pages: list[PreparedPage]) -> f
 
 def store_vs_copy(dsn: str, sim: SimulatorProcess, rounds: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    total_rows = 0
-    store_s: list[float] = []
-    copy_s: list[float] = []
+    total = {"rows": 0, "store_s": 0.0, "update_s": 0.0, "copy_s": 0.0}
     for name in BIG:
         pages = fetch_pages(sim, name)
         n_rows = sum(len(p.rows) + sum(len(c) for c in p.children.values()) for p in pages)
-        per: dict[str, list[float]] = {"store": [], "copy": []}
+        per: dict[str, list[float]] = {"store": [], "update": [], "copy": []}
         for i in range(rounds):
-            order = (("store", store_write), ("copy", copy_write))
-            for kind, fn in order if i % 2 == 0 else order[::-1]:
+            for kind in ("store", "copy") if i % 2 == 0 else ("copy", "store"):
                 schema = f"svc_{kind}_{name}_{i}"
                 migrate(dsn, schema)
-                per[kind].append(fn(dsn, schema, name, pages))
-        s, c = statistics.median(per["store"]), statistics.median(per["copy"])
-        out[name] = {"rows": n_rows, "store_s": round(s, 3), "copy_s": round(c, 3),
-                     "store_rows_per_s": round(n_rows / s), "copy_rows_per_s": round(n_rows / c),
-                     "ratio": round(c / s, 3)}  # fmt: skip
-        log(f"store vs COPY {name}: {n_rows} rows, store {s:.2f} s, COPY {c:.2f} s, ratio {c / s:.2f}")
-        total_rows += n_rows
-        store_s.append(s)
-        copy_s.append(c)
+                if kind == "copy":
+                    per["copy"].append(copy_write(dsn, schema, name, pages))
+                else:
+                    insert_s, update_s = store_write(dsn, schema, name, pages)
+                    per["store"].append(insert_s)
+                    per["update"].append(update_s)
+        s, u, c = (statistics.median(per[k]) for k in ("store", "update", "copy"))
+        out[name] = {
+            "rows": n_rows,
+            "store_s": round(s, 3),
+            "update_s": round(u, 3),
+            "copy_s": round(c, 3),
+            "copy_rows_per_s": round(n_rows / c),
+            "ratio": round(c / s, 3),
+            "update_ratio": round(c / u, 3),
+        }
+        log(f"store vs COPY {name}: {n_rows} rows, store {s:.2f} s (all changed: {u:.2f} s), COPY {c:.2f} s,"
+            f" ratio {c / s:.2f} (update {c / u:.2f})")  # fmt: skip
+        for k, v in (("rows", n_rows), ("store_s", s), ("update_s", u), ("copy_s", c)):
+            total[k] += v
         del pages
-    out["total"] = {"rows": total_rows, "store_s": round(sum(store_s), 3), "copy_s": round(sum(copy_s), 3),
-                    "ratio": round(sum(copy_s) / sum(store_s), 3),
-                    "copy_rows_per_s": round(total_rows / sum(copy_s))}  # fmt: skip
+    out["total"] = {"rows": total["rows"], "store_s": round(total["store_s"], 3),
+                    "update_s": round(total["update_s"], 3), "copy_s": round(total["copy_s"], 3),
+                    "ratio": round(total["copy_s"] / total["store_s"], 3),
+                    "update_ratio": round(total["copy_s"] / total["update_s"], 3),
+                    "copy_rows_per_s": round(total["rows"] / total["copy_s"])}  # fmt: skip
     return out
 
 
@@ -289,6 +312,7 @@ def main() -> None:
             svc = store_vs_copy(dsn, sim, args.rounds)
             res["store_vs_copy"] = svc
             res["store_vs_copy_ratio"] = svc["total"]["ratio"]
+            res["store_update_vs_copy_ratio"] = svc["total"]["update_ratio"]
             res["import_vs_copy_ratio"] = round(res["import_rows_per_s"] / svc["total"]["copy_rows_per_s"], 3)
             # 3. incremental after 1 % changed
             changed = sim.mutate(seed=7, update={n: max(1, sim.count({n: {}})[n] // 100)
@@ -354,9 +378,11 @@ def print_table(res: dict[str, Any]) -> None:
               f"{r['requests_minimum']:>9}")  # fmt: skip
     print("\nstore path vs raw COPY (same rows, same tables), per entity:")
     for n, r in res["store_vs_copy"].items():
-        print(f"  {n:<10} rows {r['rows']:>7}  store {r['store_s']:>6.2f} s  COPY {r['copy_s']:>6.2f} s  "
-              f"ratio {r['ratio']:.2f}")  # fmt: skip
-    keys = ("store_vs_copy_ratio", "import_rows_per_s", "import_vs_copy_ratio", "requests_made", "requests_minimum",
+        print(f"  {n:<10} rows {r['rows']:>7}  store {r['store_s']:>6.2f} s  all changed {r['update_s']:>6.2f} s"
+              f"  COPY {r['copy_s']:>6.2f} s  ratio {r['ratio']:.2f}"
+              f"  update ratio {r['update_ratio']:.2f}")  # fmt: skip
+    keys = ("store_vs_copy_ratio", "store_update_vs_copy_ratio", "import_rows_per_s", "import_vs_copy_ratio",
+            "requests_made", "requests_minimum",
             "noop_rows_written", "rss_mb_1x", "rss_mb_4x", "dag_parse_s")  # fmt: skip
     print()
     for k in keys:

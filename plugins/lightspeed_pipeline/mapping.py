@@ -158,7 +158,7 @@ class PreparedPage:
 
 def _typed(record: dict[str, Any], col: Column, row: dict[str, Any], untyped: Counter[str], prefix: str) -> None:
     for path in col.sources:
-        value = get_path(record, path)
+        value = get_path(record, path) if "." in path else record.get(path, _MISSING)
         if value is not _MISSING:
             break
     else:

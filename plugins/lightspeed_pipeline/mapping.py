@@ -316,3 +316,16 @@ def to_pg_json(value: Any) -> tuple[str, int]:
         pass
     clean, fixed = _sanitize(value)
     return _ENCODER.encode(clean).decode(), fixed
+
+
+def json_text(value: Any) -> str:
+    """JSON text of a value known to need no escaping (see `needs_escaping`)."""
+    return _ENCODER.encode(value).decode()
+
+
+def needs_escaping(value: Any) -> bool:
+    """True if `value` holds text PostgreSQL cannot store (NUL, a lone surrogate): one C pass."""
+    try:
+        return b"\\u0000" in _ENCODER.encode(value)
+    except UnicodeEncodeError:
+        return True

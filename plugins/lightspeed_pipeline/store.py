@@ -405,7 +405,6 @@ class Store:
         rows, children = page.rows, page.children
         with self.conn.transaction():
             begin(self.conn, self.settings)
-            self.conn.execute("SELECT set_config('work_mem', %s, true)", (self.settings.page_work_mem,))
             if rows and entity.versioned:
                 # Rows the table has never seen are COPYed (the historical import is all such
                 # rows); only the others need the upsert. The entity lock keeps other syncs out

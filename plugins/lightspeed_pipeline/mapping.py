@@ -271,6 +271,17 @@ def _escape_str(text: str) -> tuple[str, int]:
     return "".join(out), 1
 
 
+def pg_text(value: str) -> tuple[str, int]:
+    """A text value PostgreSQL can hold: NUL and lone surrogates escaped as `to_pg_json` does."""
+    if "\x00" not in value:
+        try:
+            value.encode("utf-8")  # C speed; fails only on a lone surrogate
+            return value, 0
+        except UnicodeEncodeError:
+            pass
+    return _escape_str(value)
+
+
 def _sanitize(value: Any) -> tuple[Any, int]:
     if isinstance(value, str):
         return _escape_str(value)

@@ -1,12 +1,14 @@
 """Writing pages to PostgreSQL: one transaction per page, set-based, version-guarded.
 
 Per page, inside ONE transaction:
-  1. upsert all rows with one `INSERT ... SELECT FROM jsonb_to_recordset(...) ON
-     CONFLICT (id) DO UPDATE ... WHERE excluded.version > stored.version`; rows whose
+  1. rows the table has never seen are COPYed, with their children (the historical
+     import is all such rows);
+  2. the other rows are upserted with one `INSERT ... SELECT FROM jsonb_to_recordset(...)
+     ON CONFLICT (id) DO UPDATE ... WHERE excluded.version > stored.version`; rows whose
      stored version is already >= are filtered out before they reach a row lock, so a
      replayed page writes nothing;
-  2. replace the children (line items, payments) of exactly the sales that step 1 wrote,
-     in the same statement (their `data` comes from the sale's record, see `upsert_sql`);
+     the same statement replaces the children (line items, payments) of exactly the sales
+     it wrote (their `data` comes from the sale's record, see `upsert_sql`);
   3. store rejected records in `sync_rejects`;
   4. move `sync_state.last_version` forward to the page's max version; COMMIT.
 A crash loses at most the page in flight and the rerun resumes from the committed
@@ -28,7 +30,7 @@ from psycopg import sql
 
 from lightspeed_pipeline.db import DbSettings, advisory_key, begin
 from lightspeed_pipeline.entities import Child, Column, Entity
-from lightspeed_pipeline.mapping import PreparedPage, _escape_str, json_text, needs_escaping, to_pg_json
+from lightspeed_pipeline.mapping import PreparedPage, json_text, needs_escaping, pg_text, to_pg_json
 
 if TYPE_CHECKING:
     import psycopg
@@ -195,17 +197,6 @@ def copy_sql(table: str, columns: tuple[str, ...], schema: str) -> sql.Composed:
     return sql.SQL("COPY {table} ({columns}) FROM STDIN").format(
         table=sql.Identifier(schema, table), columns=sql.SQL(", ").join(sql.Identifier(c) for c in columns)
     )
-
-
-def _pg_text(value: str) -> tuple[str, int]:
-    """A typed text value PostgreSQL can hold: NUL and lone surrogates escaped as in jsonb."""
-    if "\x00" not in value:
-        try:
-            value.encode("utf-8")  # C speed; fails only on a lone surrogate
-            return value, 0
-        except UnicodeEncodeError:
-            pass
-    return _escape_str(value)
 
 
 @cache
@@ -493,7 +484,7 @@ class Store:
         for name in typed:
             value = row.get(name)
             if isinstance(value, str):
-                value, escaped = _pg_text(value)
+                value, escaped = pg_text(value)
                 counts.escaped += escaped
             values.append(value)
         text, escaped = to_pg_json(data)

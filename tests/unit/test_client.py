@@ -14,6 +14,7 @@ from lightspeed_pipeline.client import (
     LightspeedAuthError,
     LightspeedClient,
     backoff_delay,
+    decode_json,
     parse_retry_after,
 )
 
@@ -198,3 +199,12 @@ def test_read_timeouts_are_retried(make_client) -> None:
     client, _, sleeps = make_client(slow_then_ok, timeout=0.2)
     assert list(client.iter_version_pages("sales", "/sales", after=0, deleted=False)) == []
     assert client.stats.statuses["ReadTimeout"] == 1 and client.stats.retries == 1 and len(sleeps) == 1
+
+
+def test_bodies_that_are_not_strict_json_keep_every_value() -> None:
+    strict = decode_json(b'{"a": [1.5, "\\u00e9"], "b": null}')
+    assert strict == {"a": [1.5, "é"], "b": None}
+    lenient = decode_json(b'{"nan": NaN, "inf": -Infinity, "huge": 1e400, "ok": 2.5, "s": "\\ud800"}')
+    assert lenient == {"nan": "NaN", "inf": "-Infinity", "huge": "1e400", "ok": 2.5, "s": "\ud800"}
+    with pytest.raises(ValueError):
+        decode_json(b"<html>502</html>")

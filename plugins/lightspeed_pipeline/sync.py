@@ -250,7 +250,10 @@ def _newer_only(entity: Entity, store: Store, records: list[Any], stored_upto: i
     Returns the records to write and how many were skipped."""
     if not entity.versioned or stored_upto is None:
         return records, 0
-    keyed = [(r, rid, version_of(r) if rid is not None else None) for r in records for rid in (record_id(r),)]
+    keyed = []
+    for record in records:
+        rid = record_id(record)
+        keyed.append((record, rid, version_of(record) if rid is not None else None))
     if all(v is not None and v > stored_upto for _, _, v in keyed):
         return records, 0
     candidates = [(rid, v) for _, rid, v in keyed if rid is not None]

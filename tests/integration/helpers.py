@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -198,3 +200,24 @@ def wait_for(predicate: Any, timeout: float = 60.0, every: float = 0.02) -> None
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         time.sleep(every)
+
+
+def run_dag_disturbed(
+    when: Callable[[], bool], action: Callable[[], None], *, every: float = 0.02, **conf: Any
+) -> tuple[Any, bool]:
+    """Run the DAG while a thread waits for `when` and then does `action` (a fault mid-run).
+
+    Returns the run and whether the action happened.
+    """
+    done = threading.Event()
+
+    def disturb() -> None:
+        wait_for(when, every=every)
+        action()
+        done.set()
+
+    thread = threading.Thread(target=disturb, daemon=True)
+    thread.start()
+    run = run_dag(**conf)
+    thread.join(5)
+    return run, done.is_set()

@@ -31,6 +31,7 @@ from tests.integration.helpers import (
     assert_database_equals_source,
     requests_by_resource,
     run_dag,
+    run_dag_disturbed,
     sync_state,
     wait_for,
 )
@@ -148,8 +149,7 @@ def test_dropped_database_connection_mid_entity_is_retried_and_resumes(
     simulator.faults(delay={"sales": 0.3})
     killed: list[int] = []
 
-    def terminate_when_sales_is_halfway() -> None:
-        wait_for(lambda: (sales_cursor(db, schema) or 0) > 0)
+    def terminate_sync_connections() -> None:
         with psycopg.connect(pg_dsn, autocommit=True) as admin:
             rows = admin.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'lightspeed_sync'"
@@ -157,12 +157,11 @@ def test_dropped_database_connection_mid_entity_is_retried_and_resumes(
             ).fetchall()
             killed.append(len(rows))
 
-    killer = threading.Thread(target=terminate_when_sales_is_halfway, daemon=True)
-    killer.start()
-    run = run_dag(entities=["sales"])  # the task fails once, and its retry resumes
-    killer.join(5)
+    # when sales is half way; the task fails once, and its retry resumes
+    run, done = run_dag_disturbed(lambda: (sales_cursor(db, schema) or 0) > 0, terminate_sync_connections,
+                                  entities=["sales"])  # fmt: skip
     simulator.faults()
-    assert killed and killed[0] >= 1
+    assert done and killed and killed[0] >= 1
     assert run.state == "success"
     log = [r[0] for r in db.execute(
         f"SELECT status FROM \"{schema}\".sync_log WHERE entity_type = 'sales' ORDER BY id").fetchall()]  # fmt: skip
@@ -182,18 +181,14 @@ def test_postgres_restart_mid_entity_rolls_back_the_page_and_the_retry_resumes(
         monkeypatch.setenv("AIRFLOW_CONN_LIGHTSPEED_POSTGRES", pg.dsn)
         simulator.faults(delay={"sales": 0.3})
         conn = psycopg.connect(pg.dsn, autocommit=True)
-        restarted = threading.Event()
 
-        def restart_when_sales_is_halfway() -> None:
-            wait_for(lambda: (sales_cursor(conn, schema) or 0) > 0)
+        def restart() -> None:
             conn.close()
             pg.restart()
-            restarted.set()
 
-        threading.Thread(target=restart_when_sales_is_halfway, daemon=True).start()
-        run = run_dag(entities=["sales"])
+        run, restarted = run_dag_disturbed(lambda: (sales_cursor(conn, schema) or 0) > 0, restart, entities=["sales"])
         simulator.faults()
-        assert restarted.is_set() and run.state == "success"
+        assert restarted and run.state == "success"
         with psycopg.connect(pg.dsn, autocommit=True) as after:
             assert_database_equals_source(after, schema, simulator.state(), only=("sales",))
             assert orphans(after, schema) == 0

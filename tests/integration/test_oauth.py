@@ -16,8 +16,8 @@ from tests.integration.helpers import (
     assert_database_equals_source,
     requests_by_resource,
     run_dag,
+    run_dag_disturbed,
     sync_state,
-    wait_for,
 )
 
 CLIENT = {"client_id": "ls-client-1", "client_secret": "ls-secret-0123456789abcdef", "refresh_token": "lsxs_rt_seed_1"}
@@ -27,12 +27,24 @@ def oauth_connection(simulator: Any, **extra: Any) -> str:
     return simulator.airflow_connection(**FAST_RETRIES, **CLIENT, **extra)
 
 
+def oauth_config(simulator: Any, client: dict[str, str] = CLIENT) -> OAuthConfig:
+    return OAuthConfig(**client, token_url=f"{simulator.url}/api/1.0/token")
+
+
+def migrated_oauth(simulator: Any, pg_dsn: str, schema: str) -> tuple[DbSettings, OAuthConfig]:
+    """Tables in `schema`, the simulator's OAuth set up for CLIENT; (settings, config)."""
+    settings = DbSettings(schema=schema)
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        apply_migrations(conn, settings)
+    simulator.setup_oauth(**CLIENT, access_token=TOKEN)
+    return settings, oauth_config(simulator)
+
+
 def stored_tokens(pg_dsn: str, schema: str, simulator: Any) -> tuple[int, str | None]:
     """(refresh_count, the access token the store would use now)."""
     settings = DbSettings(schema=schema)
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        oauth = OAuthConfig(**CLIENT, token_url=f"{simulator.url}/api/1.0/token")
-        store = PostgresTokenStore(conn, settings, oauth, simulator.url)
+        store = PostgresTokenStore(conn, settings, oauth_config(simulator), simulator.url)
         count = conn.execute(f'SELECT refresh_count FROM "{schema}".lightspeed_oauth_tokens').fetchone()
         return (count[0] if count else 0), store.current()
 
@@ -77,18 +89,15 @@ def test_oauth_refreshes_once_rotates_durably_and_a_restart_uses_the_newest_toke
     # Expiry in the middle of sales: one 401, one refresh, and the sync carries on.
     simulator.mutate(seed=3, new={"sales": 60})
     simulator.faults(delay={"sales": 0.2})
-    expired = threading.Event()
-
-    def expire_mid_sales() -> None:
-        wait_for(lambda: len(requests_by_resource(simulator.stats()).get("sales", [])) >= 2, every=0.05)
-        simulator.expire_access_token()
-        expired.set()
-
     simulator.reset_stats()
-    threading.Thread(target=expire_mid_sales, daemon=True).start()
-    run = run_dag(entities=["sales"])
+    run, expired = run_dag_disturbed(
+        lambda: len(requests_by_resource(simulator.stats()).get("sales", [])) >= 2,
+        simulator.expire_access_token,
+        every=0.05,
+        entities=["sales"],
+    )
     simulator.faults()
-    assert expired.is_set() and run.state == "success"
+    assert expired and run.state == "success"
     statuses = [r["status"] for r in requests_by_resource(simulator.stats())["sales"]]
     assert statuses.count(401) == 1
     assert_database_equals_source(db, schema, simulator.state(), only=("sales",))
@@ -101,11 +110,7 @@ def test_oauth_refreshes_once_rotates_durably_and_a_restart_uses_the_newest_toke
 
 
 def test_concurrent_401s_refresh_once_and_share_the_new_token(simulator: Any, pg_dsn: str, schema: str) -> None:
-    settings = DbSettings(schema=schema)
-    with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        apply_migrations(conn, settings)
-    simulator.setup_oauth(**CLIENT, access_token=TOKEN)
-    oauth = OAuthConfig(**CLIENT, token_url=f"{simulator.url}/api/1.0/token")
+    settings, oauth = migrated_oauth(simulator, pg_dsn, schema)
     config = ClientConfig(base_url=simulator.url, token=TOKEN, oauth=oauth, page_size=50)
     simulator.expire_access_token()
     barrier = threading.Barrier(4)
@@ -135,11 +140,8 @@ def test_concurrent_401s_refresh_once_and_share_the_new_token(simulator: Any, pg
 
 
 def test_a_reauthorised_connection_restarts_the_token_chain(simulator: Any, pg_dsn: str, schema: str) -> None:
-    settings = DbSettings(schema=schema)
+    settings, oauth = migrated_oauth(simulator, pg_dsn, schema)
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        apply_migrations(conn, settings)
-        simulator.setup_oauth(**CLIENT, access_token=TOKEN)
-        oauth = OAuthConfig(**CLIENT, token_url=f"{simulator.url}/api/1.0/token")
         store = PostgresTokenStore(conn, settings, oauth, simulator.url)
         simulator.expire_access_token()
         LightspeedClient(ClientConfig(base_url=simulator.url, token=TOKEN, oauth=oauth), token_store=store).get_json(
@@ -149,7 +151,7 @@ def test_a_reauthorised_connection_restarts_the_token_chain(simulator: Any, pg_d
         fresh = {**CLIENT, "refresh_token": "lsxs_rt_reauthorised"}
         simulator.setup_oauth(**fresh, access_token="lsxs_at_whatever")
         simulator.expire_access_token()
-        oauth2 = OAuthConfig(**fresh, token_url=oauth.token_url)
+        oauth2 = oauth_config(simulator, fresh)
         store2 = PostgresTokenStore(conn, settings, oauth2, simulator.url)
         client = LightspeedClient(ClientConfig(base_url=simulator.url, token=TOKEN, oauth=oauth2), token_store=store2)
         assert client.get_json("/outlets", {}, what="outlets")["data"]

@@ -26,19 +26,23 @@ class SimulatorProcess:
         seed: int = 42,
         token: str = DEFAULT_TOKEN,
         max_page_size: int = 200,
+        store: str = "simulator",
         extra_args: list[str] | None = None,
     ) -> None:
         self.token = token
         cmd = [
             sys.executable, "-m", "simulator", "--port", "0", "--seed", str(seed), "--scale", scale,
-            "--token", token, "--max-page-size", str(max_page_size), *(extra_args or []),
+            "--token", token, "--max-page-size", str(max_page_size), "--store", store, *(extra_args or []),
         ]  # fmt: skip
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if not line:
             raise RuntimeError(f"simulator did not start (exit code {self.proc.poll()})")
-        self.url: str = json.loads(line)["url"]
+        started = json.loads(line)
+        self.url: str = started["url"]
+        self.store: str = started["store"]
+        self.base_path: str = started["base_path"]  # --base-path in extra_args may have moved the API
         self.http = requests.Session()
 
     def _post(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -68,6 +72,18 @@ class SimulatorProcess:
     def inject(self, resource: str, records: list[Any]) -> dict[str, Any]:
         """Serve `records` as sent, however odd (see SimData.inject)."""
         return self._post("inject", {"resource": resource, "records": records})
+
+    def publish(self, resource: str, body: Any) -> dict[str, Any]:
+        """Serve `body` exactly (a vendor's example, say) as `resource`'s listing; None goes back to the data."""
+        return self._post("publish", {"resource": resource, "body": body})
+
+    def retailer(self) -> dict[str, Any]:
+        """The store's identity: GET /retailer with `token`, the `data` object of the answer."""
+        resp = self.http.get(
+            f"{self.url}{self.base_path}/retailer", headers={"Authorization": f"Bearer {self.token}"}, timeout=60
+        )
+        resp.raise_for_status()
+        return resp.json()["data"]
 
     def setup_oauth(self, **config: Any) -> None:
         """Switch the simulator to OAuth (client_id, client_secret, refresh_token, access_token)."""

@@ -1,4 +1,6 @@
-"""`python -m simulator`: serve until SIGTERM/SIGINT; print {"url", "pid"} as one JSON line first."""
+"""`python -m simulator`: serve until SIGTERM/SIGINT.
+
+First prints {"url", "pid", "base_path", "store"} as one JSON line, which is how a parent finds the server."""
 
 from __future__ import annotations
 
@@ -22,16 +24,17 @@ def main() -> None:
     parser.add_argument("--base-path", default="/api/2.0")
     parser.add_argument("--rate-limit", type=int, default=None, help="requests per window (sliding)")
     parser.add_argument("--rate-window", type=float, default=300.0, help="window length in seconds")
+    parser.add_argument("--store", default="simulator", metavar="PREFIX", help="store domain prefix (GET /retailer)")
     args = parser.parse_args()
     sim = Simulator(
         scale=args.scale, seed=args.seed, token=args.token, max_page_size=args.max_page_size,
-        base_path=args.base_path, rate_limit=args.rate_limit, rate_window=args.rate_window,
+        base_path=args.base_path, rate_limit=args.rate_limit, rate_window=args.rate_window, store=args.store,
     )  # fmt: skip
     url = sim.start(args.host, args.port)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    print(json.dumps({"url": url, "pid": os.getpid()}), flush=True)
+    print(json.dumps({"url": url, "pid": os.getpid(), "base_path": sim.base_path, "store": sim.store}), flush=True)
     stop.wait()
     sim.stop()
 

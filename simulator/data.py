@@ -3,6 +3,10 @@
 No wall clock and no global random: the same seed and scale give the same records.
 Versions come from one store-wide counter that starts above 2**31 and grows by a
 random step per write, as in the real API.
+
+Two things override the generated data: a record marked `"_removed": True` (mutate's
+`remove`) is served by no listing until `restore` clears the marker, and a resource with a
+published body (`publish`) is served from that body alone until it is unpublished.
 """
 
 from __future__ import annotations
@@ -74,6 +78,19 @@ def parse_scale(scale: str | dict[str, int]) -> dict[str, int]:
     return out
 
 
+def published_records(body: Any) -> list[Any]:
+    """The records a published body lists: its `data` list, `data.categories`, or the body if it is a list."""
+    data = body.get("data") if isinstance(body, dict) else body
+    if isinstance(data, dict):
+        data = data.get("categories")
+    return data if isinstance(data, list) else []
+
+
+def _version_of(item: Any) -> int | None:
+    version = item.get("version") if isinstance(item, dict) else None
+    return version if isinstance(version, int) and not isinstance(version, bool) else None
+
+
 class SimData:
     """All resources, a version index per resource, and the mutations."""
 
@@ -84,6 +101,7 @@ class SimData:
         self.version = FIRST_VERSION
         self.records: dict[str, dict[str, dict[str, Any]]] = {r: {} for r in RESOURCES}
         self.raw: dict[str, dict[str, Any]] = {r: {} for r in RESOURCES}  # injected non-records
+        self.published: dict[str, Any] = {}  # resource -> body served instead of the records
         # Per versioned resource: parallel sorted lists of versions and ids.
         self._versions: dict[str, list[int]] = {r: [] for r in VERSIONED}
         self._ids: dict[str, list[str]] = {r: [] for r in VERSIONED}
@@ -119,8 +137,10 @@ class SimData:
     def put(self, resource: str, record: dict[str, Any], rng: random.Random | None = None) -> dict[str, Any]:
         """Store `record` with a new version (versioned resources) and index it."""
         rid = record["id"]
+        old = self.records[resource].get(rid)
+        if old is not None and old.get("_removed"):
+            record["_removed"] = True  # a write replacing a removed record must not bring it back
         if resource in self._versions:
-            old = self.records[resource].get(rid)
             if old is not None:
                 versions, ids = self._versions[resource], self._ids[resource]
                 i = bisect.bisect_left(versions, old["version"])
@@ -133,7 +153,11 @@ class SimData:
         return record
 
     def live(self, resource: str) -> list[dict[str, Any]]:
-        return [r for r in self.records[resource].values() if not r.get("deleted_at") and not r.get("_deleted")]
+        return [
+            r
+            for r in self.records[resource].values()
+            if not r.get("deleted_at") and not r.get("_deleted") and not r.get("_removed")
+        ]
 
     # -- reading ----------------------------------------------------------------------
 
@@ -158,7 +182,7 @@ class SimData:
             if rec is None:
                 out.append(raw[ids[i]])
                 top = versions[i]
-            elif include_deleted or not rec.get("deleted_at"):
+            elif not rec.get("_removed") and (include_deleted or not rec.get("deleted_at")):
                 out.append(rec)
                 top = versions[i]
             i += 1
@@ -166,16 +190,39 @@ class SimData:
 
     def count(self, resource: str, *, after: int = 0, deleted: bool = False) -> int:
         """How many records a full read from `after` serves (what the minimum request count follows from)."""
+        if resource in self.published:
+            return len(self.published_page(resource, after=after))
         if resource == "product_categories":
-            return sum(1 for c in self.records[resource].values() if not c.get("_deleted"))
+            return sum(1 for c in self.records[resource].values() if not c.get("_deleted") and not c.get("_removed"))
         include_deleted = deleted and resource in SUPPORTS_DELETED
         versions, ids = self._versions[resource], self._ids[resource]
         table = self.records[resource]
         return sum(
             1
             for i in range(bisect.bisect_right(versions, after), len(versions))
-            if (rec := table.get(ids[i])) is None or include_deleted or not rec.get("deleted_at")
+            if (rec := table.get(ids[i])) is None
+            or (not rec.get("_removed") and (include_deleted or not rec.get("deleted_at")))
         )
+
+    def publish(self, resource: str, body: Any) -> dict[str, Any]:
+        """Serve `body` (a vendor's example, say) instead of the records of `resource`; None stops that."""
+        if resource not in RESOURCES:
+            raise ValueError(f"cannot publish {resource!r}")
+        if body is None:
+            self.published.pop(resource, None)
+            return {"resource": resource, "published": False}
+        self.published[resource] = copy.deepcopy(body)
+        return {"resource": resource, "published": True, "records": len(published_records(body))}
+
+    def published_page(self, resource: str, *, after: int, before: int | None = None) -> list[Any]:
+        """What a published resource lists from `after`: all the body's records from 0, else those
+        (in body order) with an integer version in (after, before)."""
+        records = published_records(self.published[resource])
+        if after <= 0:
+            return records
+        return [
+            r for r in records if (v := _version_of(r)) is not None and v > after and (before is None or v < before)
+        ]
 
     def inject(self, resource: str, items: list[Any]) -> dict[str, Any]:
         """Add records as sent, however odd. Objects with an id become normal records (new
@@ -196,18 +243,20 @@ class SimData:
         return {"ids": ids, "raw": len(items) - len(ids), "version": self.version}
 
     def category_page(self, *, after: str | None, size: int) -> tuple[list[dict[str, Any]], bool]:
-        cats = sorted((c for c in self.records["product_categories"].values() if not c.get("_deleted")),
-                      key=lambda c: c["id"])  # fmt: skip
+        cats = sorted((c for c in self.records["product_categories"].values()
+                       if not c.get("_deleted") and not c.get("_removed")), key=lambda c: c["id"])  # fmt: skip
         start = 0 if after is None else bisect.bisect_right([c["id"] for c in cats], after)
         chunk = cats[start : start + size]
         return chunk, start + size < len(cats)
 
     def dump(self) -> dict[str, Any]:
+        """Every record, removed ones included (marked `_removed`); a published resource lists its body's."""
+        resources = {r: sorted(copy.deepcopy(list(v.values())), key=lambda x: x["id"]) for r, v in self.records.items()}
+        resources.update({r: copy.deepcopy(published_records(body)) for r, body in self.published.items()})
         return {
-            "resources": {
-                r: sorted(copy.deepcopy(list(v.values())), key=lambda x: x["id"]) for r, v in self.records.items()
-            },
+            "resources": resources,
             "raw": {r: list(v.values()) for r, v in self.raw.items() if v},
+            "published": sorted(self.published),
             "version": self.version,
         }
 
@@ -501,19 +550,30 @@ class SimData:
     def _keys(self, resource: str) -> list[str]:
         key = ("keys", resource, len(self.records[resource]), 0)
         if key not in self._cache:
-            self._cache[key] = list(self.records[resource])
+            self._cache[key] = [r["id"] for r in self._values(resource)]
         return self._cache[key]
 
     def _values(self, resource: str) -> list[dict[str, Any]]:
+        """Records new ones may refer to: removed records are gone, so nothing new points at them."""
         key = ("values", resource, len(self.records[resource]), 0)
         if key not in self._cache:
-            self._cache[key] = list(self.records[resource].values())
+            self._cache[key] = [r for r in self.records[resource].values() if not r.get("_removed")]
         return self._cache[key]
 
     # -- mutations --------------------------------------------------------------------
 
     def mutate(self, spec: dict[str, Any]) -> dict[str, Any]:
-        """Apply updates, soft deletes, new records, voids and edits; return changed ids."""
+        """Apply updates, soft deletes, new records, voids, edits, removals and restores; return changed ids."""
+        remove = {str(r): int(k) for r, k in (spec.get("remove") or {}).items()}
+        restore = {str(r): ids for r, ids in (spec.get("restore") or {}).items()}
+        if not all(isinstance(ids, list) and all(isinstance(i, str) for i in ids) for ids in restore.values()):
+            raise ValueError("restore takes {resource: [id, ...]}")
+        for resource in (*remove, *restore):
+            if resource not in RESOURCES:
+                raise ValueError(f"unknown resource {resource!r}")
+        for resource, ids in restore.items():
+            if unknown := [i for i in ids if i not in self.records[resource]]:
+                raise ValueError(f"no {resource} record with id {unknown[0]!r} to restore")
         rng = random.Random(spec.get("seed", 0) * 1_000_003 + self.version)
         changed: dict[str, list[str]] = {}
 
@@ -596,6 +656,19 @@ class SimData:
             self.put("product_types", {"id": cid, "name": name, "created_at": self._touch_time(True),
                                        "updated_at": self._touch_time(True)}, rng)  # fmt: skip
             mark("product_types", cid)
+        # Removal and restore write nothing: no new version, so an incremental read cannot see them
+        # happen (the real API forgets some records that way); they come last so the rng draws of
+        # the other mutations stay as they were.
+        for resource, k in remove.items():
+            for rec in pick(resource, k):
+                rec["_removed"] = True
+                mark(resource, rec["id"])
+        for resource, ids in restore.items():
+            for rid in ids:
+                if self.records[resource][rid].pop("_removed", False):
+                    mark(resource, rid)
+        if remove or restore:
+            self._cache = {}  # live products and the reference lists depend on what is removed
         return {"changed": changed, "version": self.version}
 
     def _update(self, resource: str, rec: dict[str, Any], rng: random.Random) -> None:

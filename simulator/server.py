@@ -1,4 +1,4 @@
-"""The simulator's HTTP server: the Lightspeed 2.0 list endpoints plus /__sim control endpoints.
+"""The simulator's HTTP server: the Lightspeed 2.0 list endpoints, GET /retailer, and /__sim control endpoints.
 
 Faults (POST /__sim/faults {"script": [...], "rates": {kind: p}, "resources": {name: kind},
 "delay": {name: seconds}, "fault_seed", "retry_after", "retry_after_seconds", "timeout_s"}),
@@ -10,7 +10,11 @@ where a kind is an HTTP status (429, 500, 503, 400, ...) or one of:
   truncate  a well-formed 200 whose JSON body stops half way
   html      a 200 with an HTML error page
   nomax     a normal page whose `version` object has no `max`
-The script is consumed one request at a time, then `resources`, then `rates`.
+  empty     a 200 with an empty listing in the resource's own envelope ({"data": [], "version": null}, or
+            an empty categories page with has_next false); /retailer answers {"data": {}}
+The script is consumed one request at a time (by /retailer too), then `resources`, then `rates`.
+Publishing (POST /__sim/publish {"resource", "body"}; a null body unpublishes) serves that body, exactly,
+to a request without `after` (or after=0), and its records with an integer version above `after` otherwise.
 OAuth (POST /__sim/oauth {client_id, client_secret, refresh_token, access_token}):
 POST /api/1.0/token refreshes with rotation; POST /__sim/oauth/expire revokes the access token.
 """
@@ -22,6 +26,7 @@ import random
 import socket
 import threading
 import time
+import uuid
 from collections import Counter, deque
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,6 +36,29 @@ from urllib.parse import parse_qs, urlsplit
 from simulator.data import RESOURCES, SimData
 
 HTML_ERROR = "<html><head><title>{code} Error</title></head><body><h1>{code}</h1><p>upstream error</p></body></html>"
+NO_VERSIONS: dict[str, Any] = {"data": [], "version": None}
+NO_CATEGORIES: dict[str, Any] = {"data": {"categories": []}, "page_info": {"has_next": False, "last_seen": None}}
+
+
+def empty_listing(resource: str) -> dict[str, Any]:
+    """An empty answer in the envelope the resource's listing uses."""
+    if resource == "retailer":
+        return {"data": {}}
+    return NO_CATEGORIES if resource == "product_categories" else NO_VERSIONS
+
+
+def retailer_record(store: str) -> dict[str, Any]:
+    """GET /retailer's `data` for a store: its id is derived from the prefix, so two stores never share one."""
+    return {
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"lightspeed-simulator:{store}")),
+        "domain_prefix": store,
+        "name": f"{store} (simulator)",
+        "store_url": f"https://{store}.retail.lightspeed.app",
+        "timezone": "Pacific/Auckland",
+        "currency": "NZD",
+        "country": "NZ",
+        "created_at": "2024-01-01T00:00:00+00:00",
+    }
 
 
 class Simulator:
@@ -45,8 +73,9 @@ class Simulator:
         base_path: str = "/api/2.0",
         rate_limit: int | None = None,
         rate_window: float = 300.0,
+        store: str = "simulator",
     ) -> None:
-        self.scale, self.seed, self.token = scale, seed, token
+        self.scale, self.seed, self.token, self.store = scale, seed, token, store
         self.max_page_size = max_page_size
         self.base_path = "/" + base_path.strip("/")
         self.rate_limit, self.rate_window = rate_limit, rate_window
@@ -155,12 +184,14 @@ class Simulator:
     def _api(self, resource: str, query: dict[str, str], auth: str | None) -> Reply:
         if not self._authorised(auth):
             return _json(401, {"error": "Unauthorized", "message": "missing or invalid access token"})
-        if resource not in RESOURCES:
+        if resource not in RESOURCES and resource != "retailer":
             return _json(404, {"error": "Not Found", "message": f"unknown resource {resource!r}"})
         headers, wait = self._rate_headers()
         if wait is not None:
             return self._fault_reply("429-date", retry_after_s=max(1.0, wait)).with_headers(headers)
         fault = self._choose_fault(resource)
+        if fault == "empty":
+            return _json(200, empty_listing(resource)).with_headers(headers)
         if fault is not None and fault not in ("nomax", "timeout"):
             if fault in ("truncate", "cut", "html"):
                 ok = self._list_reply(resource, query)
@@ -173,7 +204,11 @@ class Simulator:
         return reply
 
     def _list_reply(self, resource: str, query: dict[str, str], drop_max: bool = False) -> Reply:
+        if resource == "retailer":
+            return _json(200, {"data": retailer_record(self.store)})
         try:
+            if resource in self.data.published:
+                return self._published(resource, query, drop_max)
             return self._list(resource, query, drop_max)
         except ValueError as exc:
             return _json(400, {"error": "Bad Request", "message": str(exc)})
@@ -202,6 +237,27 @@ class Simulator:
         if status >= 500:
             return Reply(status, {"Content-Type": "text/html"}, HTML_ERROR.format(code=status).encode())
         return _json(status, {"error": "Simulated error", "message": f"HTTP {status} injected by the simulator"})
+
+    def _published(self, resource: str, query: dict[str, str], drop_max: bool) -> Reply:
+        """A published body, as published, for a first request; after that, its records past `after`."""
+        after_text = query.get("after") or "0"
+        if resource == "product_categories":
+            return _json(200, self.data.published[resource] if after_text == "0" else NO_CATEGORIES)
+        try:
+            after = int(after_text)
+            before = int(query["before"]) if query.get("before") else None
+        except ValueError:
+            raise ValueError("after and before must be integers") from None
+        if after <= 0:
+            return _json(200, self.data.published[resource])
+        records = self.data.published_page(resource, after=after, before=before)
+        if not records:
+            return _json(200, NO_VERSIONS)
+        versions = [r["version"] for r in records]
+        envelope: dict[str, Any] = {"min": min(versions)}
+        if not drop_max:
+            envelope["max"] = max(versions)
+        return _json(200, {"data": records, "version": envelope})
 
     def _list(self, resource: str, query: dict[str, str], drop_max: bool = False) -> Reply:
         size_text = query.get("page_size")
@@ -282,7 +338,7 @@ class Simulator:
             o["refresh_token"] = f"lsxs_rt_{self.seed}_{n}_{random.Random(-n).getrandbits(64):016x}"
             return _json(200, {
                 "access_token": o["access_token"], "token_type": "Bearer", "expires": int(time.time()) + 86400,
-                "expires_in": 86400, "refresh_token": o["refresh_token"], "domain_prefix": "simulator",
+                "expires_in": 86400, "refresh_token": o["refresh_token"], "domain_prefix": self.store,
             })  # fmt: skip
 
     # -- control ----------------------------------------------------------------------
@@ -323,6 +379,11 @@ class Simulator:
                 try:
                     return _json(200, self.data.inject(body["resource"], body["records"]))
                 except (KeyError, ValueError) as exc:
+                    return _json(400, {"error": str(exc)})
+            if method == "POST" and path == "publish":
+                try:
+                    return _json(200, self.data.publish(body["resource"], body["body"]))
+                except (KeyError, TypeError, ValueError) as exc:
                     return _json(400, {"error": str(exc)})
             if method == "POST" and path == "reset":
                 self.data = SimData(self.scale, self.seed)

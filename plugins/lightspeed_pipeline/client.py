@@ -43,15 +43,23 @@ RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504, 520, 521, 522, 523, 524})
 
 
 class LightspeedAPIError(RuntimeError):
-    """A request failed for good; the message says entity, request and why."""
+    """A request failed for good; the message says entity, request and why.
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    `permanent` means no retry of the task can help (a refused token, a 4xx, a cursor that
+    does not advance): the task fails at once instead of burning its retries.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, permanent: bool = False) -> None:
         super().__init__(message)
         self.status = status
+        self.permanent = permanent
 
 
 class LightspeedAuthError(LightspeedAPIError):
-    """401/403: the token is wrong, expired or lacks a scope."""
+    """401/403: the token is wrong, expired or lacks a scope (never fixed by retrying)."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message, status=status, permanent=True)
 
 
 @dataclass(frozen=True)
@@ -111,6 +119,7 @@ class Page:
     max_version: int | None  # highest version in the page (None for id paging)
     number: int
     fetch_s: float = 0.0
+    note: str | None = None  # why the listing ended here without an empty page (goes to sync_log)
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -293,8 +302,11 @@ class LightspeedClient:
     def _set_auth(self) -> None:
         self.session.headers["Authorization"] = f"Bearer {self._access or ''}"
 
-    def _exchange(self, refresh_token: str) -> TokenGrant:
-        """POST the refresh token to the token endpoint (form-encoded) and return the new pair."""
+    def _exchange(self, refresh_token: str, within_s: float | None = None) -> TokenGrant:
+        """POST the refresh token to the token endpoint (form-encoded) and return the new pair.
+
+        `within_s` caps the connect and read timeouts (the token store holds a row lock meanwhile).
+        """
         oauth = self.config.oauth
         assert oauth is not None
         form = {
@@ -309,10 +321,14 @@ class LightspeedClient:
                 oauth.token_url,
                 data=form,
                 headers={"Authorization": None},  # type: ignore[dict-item]  # drop the stale bearer
-                timeout=(self.config.connect_timeout, self.config.timeout),
+                timeout=(
+                    min(self.config.connect_timeout, within_s or math.inf),
+                    min(self.config.timeout, within_s or math.inf),
+                ),
             )
         except TRANSPORT_ERRORS as exc:
-            raise LightspeedAuthError(f"OAuth: {path} failed: {type(exc).__name__}") from None
+            bound = f" within {within_s:.1f} s (bounded by the database's lock_timeout)" if within_s else ""
+            raise LightspeedAPIError(f"OAuth: {path} failed{bound}: {type(exc).__name__}") from None
         try:
             body = resp.json()
         except ValueError:
@@ -414,6 +430,7 @@ class LightspeedClient:
                     raise LightspeedAPIError(
                         f"{what}: HTTP {status} on {shown} (not retryable). Body: {_excerpt(resp.text)!r}",
                         status=status,
+                        permanent=400 <= status < 500,
                     )
             # Retryable failure: wait, unless attempts or the wait budget are used up.
             if retry_after is not None:
@@ -433,6 +450,19 @@ class LightspeedClient:
             self.stats.retries += 1
             attempt += 1
 
+    def retailer(self) -> dict[str, Any]:
+        """The store this connection reaches (`GET /retailer`): at least its `id`."""
+        what = "store identity (GET /retailer)"
+        payload = self.get_json("/retailer", {}, what=what)
+        data = payload.get("data") if isinstance(payload, dict) else None
+        if isinstance(data, dict) and "id" not in data and isinstance(data.get("retailer"), dict):
+            data = data["retailer"]
+        if not isinstance(data, dict) or not data.get("id"):
+            raise LightspeedAPIError(
+                f"{what}: the answer holds no retailer id: {_excerpt(repr(payload), 200)}", permanent=True
+            )
+        return data
+
     # -- paging -----------------------------------------------------------------------
 
     def iter_version_pages(self, name: str, endpoint: str, *, after: int, deleted: bool) -> Iterator[Page]:
@@ -451,18 +481,31 @@ class LightspeedClient:
                 return
             versions = [v for v in map(record_version, records) if v is not None]
             candidates = versions + ([envelope_max] if envelope_max is not None else [])
+            number += 1
             if not candidates:
+                # The vendor's own examples (brands, suppliers, product types) carry no version
+                # at all. A short page is then the whole listing; a full one cannot be continued.
+                if len(records) < self.config.page_size:
+                    note = (
+                        f"page {number} after version {cursor}: {len(records)} records without any version "
+                        f"(no version.max, no record versions); fewer than page_size={self.config.page_size}, "
+                        "so taken as the end of the listing"
+                    )
+                    log.warning("%s: %s", name, note)
+                    yield Page(records, cursor, None, number, time.monotonic() - started, note=note)
+                    return
                 raise LightspeedAPIError(
-                    f"{what}: page of {len(records)} records carries no version (no version.max and no "
-                    "record versions), so the cursor cannot advance"
+                    f"{what}: a full page of {len(records)} records carries no version (no version.max and no "
+                    "record versions), so the listing cannot be continued",
+                    permanent=True,
                 )
             page_max = max(candidates)
             if page_max <= cursor:
                 raise LightspeedAPIError(
                     f"{what}: the cursor did not advance (page max version {page_max} <= after {cursor}); "
-                    "stopping instead of re-reading the same page forever"
+                    "stopping instead of re-reading the same page forever",
+                    permanent=True,
                 )
-            number += 1
             yield Page(records, cursor, page_max, number, time.monotonic() - started)
             cursor = page_max
 
@@ -487,7 +530,7 @@ class LightspeedClient:
                 last = records[-1]
                 last_seen = str(last.get("id")) if isinstance(last, dict) and last.get("id") is not None else None
             if last_seen is None or last_seen == cursor:
-                raise LightspeedAPIError(f"{what}: has_next is true but the id cursor did not advance")
+                raise LightspeedAPIError(f"{what}: has_next is true but the id cursor did not advance", permanent=True)
             cursor = last_seen
 
 

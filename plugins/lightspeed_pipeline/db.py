@@ -9,6 +9,7 @@ advisory locks) is transaction-scoped.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
 import time
@@ -61,6 +62,26 @@ class DbSettings:
     # of these 1 000 ids exist?" with a sequential scan of the whole table (14 ms at 60 000
     # rows, growing with the table) instead of 1 000 index probes (1.4 ms).
     random_page_cost: str = "1.1"
+
+
+def schedule_interval_s(schedule: str | None) -> float | None:
+    """The longest gap between two runs of a cron or preset schedule (None: not a cron).
+
+    sync_health warns when an entity's last success is older than this plus an hour, so a
+    weekday-only schedule is judged by its weekend gap, not by its daily one.
+    """
+    if not schedule or not isinstance(schedule, str):
+        return None
+    from datetime import UTC, datetime
+
+    from croniter import croniter
+
+    try:
+        it = croniter(schedule, datetime(2025, 1, 1, tzinfo=UTC))
+    except (ValueError, KeyError, TypeError):
+        return None
+    times = [it.get_next(datetime) for _ in range(60)]
+    return max((b - a).total_seconds() for a, b in itertools.pairwise(times))
 
 
 def target_schema() -> str:
@@ -143,12 +164,15 @@ def apply_migrations(
     entities: tuple[Entity, ...] = ENTITIES,
     migrations_dir: Path = MIGRATIONS_DIR,
     views_dir: Path = VIEWS_DIR,
+    run_settings: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Apply pending migrations in order, seed sync_state, (re)create the views.
+    """Apply pending migrations in order, seed sync_state, create the views that changed.
 
     Each migration runs in its own transaction holding a transaction-level advisory
     lock, so concurrent `migrate` tasks serialise and a pooler cannot strand a lock.
     A released migration whose text changed fails loudly instead of drifting.
+    `run_settings` (such as the schedule's interval, which sync_health reads) are
+    stored in sync_settings when they differ from what is there.
     """
     key = advisory_key("migrate", settings.schema)
     applied: list[str] = []
@@ -188,9 +212,10 @@ def apply_migrations(
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
         begin(conn, settings)
         seeded = seed_sync_state(conn, entities)
+        stored = store_settings(conn, run_settings or {})
         views = apply_views(conn, views_dir)
         security = ensure_security(conn, entities)
-    return {"applied": applied, "seeded": seeded, "views": views, "security": security}
+    return {"applied": applied, "seeded": seeded, "settings": stored, "views": views, "security": security}
 
 
 BOOKKEEPING_TABLES = (
@@ -198,7 +223,10 @@ BOOKKEEPING_TABLES = (
     "sync_log",
     "sync_rejects",
     "sync_validation",
+    "sync_store",
+    "sync_settings",
     "schema_migrations",
+    "schema_views",
     "lightspeed_oauth_tokens",
     "lightspeed_audit_log",
 )
@@ -382,17 +410,51 @@ def seed_sync_state(conn: psycopg.Connection[Any], entities: tuple[Entity, ...] 
     return cur.rowcount
 
 
+def store_settings(conn: psycopg.Connection[Any], values: dict[str, Any]) -> list[str]:
+    """Upsert sync_settings rows whose value changed; returns the keys written."""
+    import json
+
+    written = []
+    for key, value in sorted(values.items()):
+        cur = conn.execute(
+            "INSERT INTO sync_settings (key, value) VALUES (%s, %s::jsonb) ON CONFLICT (key) DO UPDATE"
+            " SET value = excluded.value, updated_at = now() WHERE sync_settings.value IS DISTINCT FROM excluded.value",
+            (key, json.dumps(value)),
+        )
+        if cur.rowcount:
+            written.append(key)
+    return written
+
+
 def apply_views(conn: psycopg.Connection[Any], views_dir: Path = VIEWS_DIR) -> list[str]:
-    """Run every view definition (CREATE OR REPLACE VIEW) in file order."""
-    names = []
+    """Create the views whose definition file changed since it was applied, or that are missing.
+
+    A view in place with the same definition is left alone: `CREATE OR REPLACE VIEW` takes an
+    ACCESS EXCLUSIVE lock, so re-creating views every run would queue behind (and then block)
+    a long report query. Returns the views (re)created.
+    """
+    recorded = dict(conn.execute("SELECT name, checksum FROM schema_views").fetchall())  # type: ignore[arg-type]
+    present = {r[0] for r in conn.execute("SELECT viewname FROM pg_views WHERE schemaname = current_schema()")}
+    changed = []
     for path in sorted(views_dir.glob("*.sql")):
-        conn.execute(path.read_text())  # type: ignore[arg-type]
-        names.append(path.stem)
-    return names
+        text = path.read_text()
+        checksum = _checksum(text)
+        view = path.stem.split("_", 1)[1]  # 03_sync_health -> sync_health
+        if recorded.get(path.stem) == checksum and view in present:
+            continue
+        conn.execute(text)  # type: ignore[arg-type]  # a trusted file from the package
+        conn.execute(
+            "INSERT INTO schema_views (name, checksum) VALUES (%s, %s) ON CONFLICT (name) DO UPDATE"
+            " SET checksum = excluded.checksum, applied_at = now()",
+            (path.stem, checksum),
+        )
+        changed.append(view)
+    return changed
 
 
 def refresh_views(conn: psycopg.Connection[Any], settings: DbSettings) -> list[str]:
-    """Re-create the reporting views in one transaction (used by `finalize`)."""
+    """Bring the reporting views up to date (used by `finalize`): a no-op, taking no lock,
+    unless a definition changed or a view was dropped."""
     with conn.transaction():
         begin(conn, settings)
         return apply_views(conn)

@@ -14,6 +14,14 @@ from typing import Literal
 
 ColumnType = Literal["text", "bigint", "numeric", "boolean", "timestamptz"]
 Paging = Literal["version", "id"]
+# How an entity learns about records removed in the store:
+#   feed      the endpoint honours `deleted=true` (deleted records come back with deleted_at),
+#             or records are never deleted (sales are voided): read incrementally from the cursor;
+#   every_run no delete feed and a small table: listed in full every run, and what the listing
+#             no longer holds gets deleted_at (2 requests for up to page_size records);
+#   periodic  no delete feed and a large table: incremental, but listed in full (and reconciled)
+#             on a full refresh and every LIGHTSPEED_RECONCILE_DAYS days.
+Deletions = Literal["feed", "every_run", "periodic"]
 
 
 class RegistryError(ValueError):
@@ -62,10 +70,14 @@ class Entity:
 
     name: str
     endpoint: str
-    depends_on: tuple[str, ...] = ()
+    depends_on: tuple[str, ...] = ()  # hard: not synced when one of these failed
     columns: tuple[Column, ...] = ()
     paging: Paging = "version"
     supports_deleted: bool = False  # the endpoint honours `deleted=true`
+    deletions: Deletions = "feed"
+    # Soft: synced after these (so references resolve), but also when one of them failed: a
+    # product does not need a fresh brand list, a sale does need its products.
+    soft_depends_on: tuple[str, ...] = ()
     children: tuple[Child, ...] = ()
     unique_keys: tuple[str, ...] = ()  # columns expected unique among live rows (validation)
     outlet_column: str | None = None  # row-level security: rows visible per app.current_outlet_id
@@ -85,6 +97,16 @@ class Entity:
     @property
     def versioned(self) -> bool:
         return self.paging == "version"
+
+    @property
+    def after_all(self) -> tuple[str, ...]:
+        """Every entity this one is synced after (hard and soft dependencies)."""
+        return self.depends_on + self.soft_depends_on
+
+    @property
+    def reconciled(self) -> bool:
+        """Removals are found by comparing a complete listing with the table (no delete feed)."""
+        return self.deletions != "feed" or not self.versioned
 
 
 def _c(name: str, type_: ColumnType = "text", *paths: str, ref: str | None = None, upper: bool = False) -> Column:
@@ -145,20 +167,34 @@ ENTITIES: tuple[Entity, ...] = (
         outlet_column="outlet_id",
         description="Tills, each in one outlet.",
     ),
-    Entity("users", "/users", columns=(_c("username"), _c("display_name"), _c("email")), description="Staff."),
-    Entity("taxes", "/taxes", columns=(_c("name"), _c("rate", "numeric")), description="Sales taxes."),
+    Entity(
+        "users",
+        "/users",
+        columns=(_c("username"), _c("display_name"), _c("email")),
+        deletions="every_run",
+        description="Staff.",
+    ),
+    Entity(
+        "taxes",
+        "/taxes",
+        columns=(_c("name"), _c("rate", "numeric")),
+        deletions="every_run",
+        description="Sales taxes.",
+    ),
     Entity(
         "payment_types",
         "/payment_types",
         columns=(_c("name"), _c("type_id")),
+        deletions="every_run",
         description="The store's payment types (what a payment's retailer_payment_type_id points at).",
     ),
-    Entity("brands", "/brands", columns=(_c("name"),), description="Product brands."),
-    Entity("suppliers", "/suppliers", columns=(_c("name"),), description="Product suppliers."),
+    Entity("brands", "/brands", columns=(_c("name"),), deletions="every_run", description="Product brands."),
+    Entity("suppliers", "/suppliers", columns=(_c("name"),), deletions="every_run", description="Product suppliers."),
     Entity(
         "product_types",
         "/product_types",
         columns=(_c("name"),),
+        deletions="every_run",
         description="Deprecated in 2.0 (same tree and ids as product_categories); kept for completeness.",
     ),
     Entity(
@@ -183,7 +219,7 @@ ENTITIES: tuple[Entity, ...] = (
     Entity(
         "products",
         "/products",
-        ("brands", "suppliers", "product_types", "product_categories", "taxes"),
+        soft_depends_on=("brands", "suppliers", "product_types", "product_categories", "taxes"),
         columns=(
             _c("sku"),
             _c("name"),
@@ -205,7 +241,7 @@ ENTITIES: tuple[Entity, ...] = (
     Entity(
         "customers",
         "/customers",
-        ("customer_groups",),
+        soft_depends_on=("customer_groups",),
         columns=(
             _c("customer_code"),
             _c("first_name"),
@@ -234,12 +270,14 @@ ENTITIES: tuple[Entity, ...] = (
             _c("average_cost", "numeric"),
         ),
         outlet_column="outlet_id",
+        deletions="periodic",
         description="Stock per product and outlet.",
     ),
     Entity(
         "sales",
         "/sales",
-        ("outlets", "registers", "users", "customers", "products", "taxes", "payment_types"),
+        ("outlets", "registers", "customers", "products"),
+        soft_depends_on=("users", "taxes", "payment_types"),
         columns=(
             _c("invoice_number"),
             _c("receipt_number"),
@@ -272,7 +310,7 @@ def order_entities(entities: tuple[Entity, ...]) -> tuple[Entity, ...]:
             raise RegistryError(f"entity {e.name!r} is declared twice")
         by_name[e.name] = e
     for e in entities:
-        unknown = [d for d in e.depends_on if d not in by_name]
+        unknown = [d for d in e.after_all if d not in by_name]
         if unknown:
             raise RegistryError(f"entity {e.name!r} depends on unknown entities: {', '.join(unknown)}")
         if e.children and not e.versioned:
@@ -284,7 +322,7 @@ def order_entities(entities: tuple[Entity, ...]) -> tuple[Entity, ...]:
                 raise RegistryError(f"{e.name}.{col.name} references unknown entity {col.references!r}")
     sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
     for e in entities:
-        sorter.add(e.name, *e.depends_on)
+        sorter.add(e.name, *e.after_all)
     try:
         sorter.prepare()
     except graphlib.CycleError as exc:
@@ -295,7 +333,7 @@ def order_entities(entities: tuple[Entity, ...]) -> tuple[Entity, ...]:
     ordered: list[Entity] = []
     placed: set[str] = set()
     while len(ordered) < len(entities):
-        nxt = next(e for e in entities if e.name not in placed and placed.issuperset(e.depends_on))
+        nxt = next(e for e in entities if e.name not in placed and placed.issuperset(e.after_all))
         ordered.append(nxt)
         placed.add(nxt.name)
     return tuple(ordered)

@@ -2,10 +2,13 @@
 
     migrate -> one TaskGroup per entity (sync -> validate), wired in dependency order -> finalize
 
-A group's `sync` uses trigger rule NONE_FAILED: it runs when its dependencies
-succeeded or were skipped (not selected in params.entities), and not when one
-failed. `finalize` runs whatever happened (ALL_DONE) and fails the run if any
-entity failed. Nothing here touches the network or the database.
+A group's `sync` uses trigger rule NONE_FAILED. Its hard dependencies (`Entity.depends_on`:
+a sale needs its products) point at their `sync` tasks, so it is not run when one of those
+failed. Its soft dependencies (`soft_depends_on`: a product does not need a fresh brand
+list) point at their `validate` tasks, which run once the sync is done whether it succeeded
+or failed (ONE_DONE): the order still holds, and a failed reference list blocks nothing.
+`finalize` runs whatever happened (ALL_DONE) and fails the run if any entity failed.
+Nothing here touches the network or the database.
 """
 
 from __future__ import annotations
@@ -52,8 +55,11 @@ def _env_int(name: str, default: int) -> int:
 
 def _group_doc(entity: Entity) -> str:
     deps = ", ".join(entity.depends_on) or "nothing"
+    soft = ""
+    if entity.soft_depends_on:
+        soft = f" (and, not blocked by their failure, {', '.join(entity.soft_depends_on)})"
     paging = "by version" if entity.versioned else "by id, read in full each run"
-    return f"{entity.description} Endpoint {entity.endpoint}, paged {paging}; after {deps}. Table {entity.table}."
+    return f"{entity.description} Endpoint {entity.endpoint}, paged {paging}; after {deps}{soft}. Table {entity.table}."
 
 
 def build_dag(
@@ -100,10 +106,28 @@ def build_dag(
                 title="Entities",
                 description="Entities to sync (default: all). Entities not listed are skipped.",
             ),
+            "switch_store": Param(
+                None,
+                type=["null", "string"],
+                title="Switch to another store (destructive)",
+                description=(
+                    "Leave empty. Only when this database should stop mirroring its store and mirror the one the "
+                    "lightspeed_api connection now reaches: type that store's domain prefix (or retailer id). "
+                    "Every lightspeed_* table is emptied and the new store is imported from scratch."
+                ),
+            ),
         },
     ) as dag:
-        migrate = MigrateOperator(task_id="migrate", postgres_conn_id=postgres_conn_id, doc_md="Apply SQL migrations.")
+        migrate = MigrateOperator(
+            task_id="migrate",
+            postgres_conn_id=postgres_conn_id,
+            api_conn_id=api_conn_id,
+            schedule=dag.schedule if isinstance(dag.schedule, str) else None,  # type: ignore[attr-defined]
+            doc_md="Apply SQL migrations, create changed views, check the API reaches this database's store.",
+        )
         groups: dict[str, TaskGroup] = {}
+        syncs: dict[str, EntitySyncOperator] = {}
+        validates: dict[str, EntityValidateOperator] = {}
         for entity in ORDERED:
             with TaskGroup(group_id=entity.name, tooltip=_group_doc(entity)) as group:
                 sync = EntitySyncOperator(
@@ -113,20 +137,25 @@ def build_dag(
                     postgres_conn_id=postgres_conn_id,
                     pool=POOL,
                     trigger_rule="none_failed",
+                    max_active_tis_per_dag=1,  # a second run's sync of this entity waits in the scheduler
                     execution_timeout=timedelta(hours=_env_int("LIGHTSPEED_SYNC_TIMEOUT_H", 12)),
                     doc_md=_group_doc(entity),
                 )
                 validate = EntityValidateOperator(
-                    task_id="validate", entity=entity.name, postgres_conn_id=postgres_conn_id
+                    task_id="validate",
+                    entity=entity.name,
+                    postgres_conn_id=postgres_conn_id,
+                    trigger_rule="one_done",  # also after a failed sync: the table as it stands
                 )
                 sync >> validate
-            upstream = [groups[d] for d in entity.depends_on] or [migrate]
-            for up in upstream:
-                up >> group
+            migrate >> sync
+            for dep in entity.depends_on:
+                syncs[dep] >> sync
+            for dep in entity.soft_depends_on:
+                validates[dep] >> sync
             groups[entity.name] = group
-        finalize = FinalizeOperator(
-            task_id="finalize", postgres_conn_id=postgres_conn_id, trigger_rule="all_done", retries=0
-        )
+            syncs[entity.name], validates[entity.name] = sync, validate
+        finalize = FinalizeOperator(task_id="finalize", postgres_conn_id=postgres_conn_id, trigger_rule="all_done")
         for group in groups.values():
             group >> finalize
     return dag

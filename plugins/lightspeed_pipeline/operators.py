@@ -8,10 +8,12 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 
 from lightspeed_pipeline import entities as registry
 
@@ -38,30 +40,90 @@ def _store(postgres_conn_id: str) -> Any:
     return LightspeedPostgresHook(postgres_conn_id).get_store()
 
 
+@contextmanager
+def api_client(api_conn_id: str, store: Any) -> Iterator[Any]:
+    """A Lightspeed client for the task; with OAuth its tokens rotate durably in the target DB.
+
+    A connection the sync cannot use fails the task at once (no retry fixes a typo).
+    """
+    from lightspeed_pipeline.hooks import ConnectionConfigError, LightspeedHook
+    from lightspeed_pipeline.tokens import PostgresTokenStore
+
+    hook = LightspeedHook(api_conn_id)
+    try:
+        config = hook.get_config()
+    except ConnectionConfigError as exc:
+        raise AirflowFailException(str(exc)) from None
+    token_conn = store.sibling() if config.oauth is not None else None
+    try:
+        tokens = None
+        if token_conn is not None and config.oauth is not None:
+            tokens = PostgresTokenStore(token_conn, store.settings, config.oauth, config.base_url)
+        with hook.get_conn(token_store=tokens) as client:
+            yield client
+    finally:
+        if token_conn is not None:
+            token_conn.close()
+
+
+def fail_fast(exc: BaseException) -> BaseException:
+    """`AirflowFailException` (no retries) for errors no retry can fix, else the error itself."""
+    if getattr(exc, "permanent", False):
+        return AirflowFailException(str(exc))
+    return exc
+
+
 class MigrateOperator(BaseOperator):
-    """Apply pending SQL migrations, seed sync_state, (re)create the views."""
+    """Apply pending SQL migrations, seed sync_state, create changed views, check the store.
+
+    The store check (`GET /retailer`, one request) runs before any entity task: a connection
+    now reaching another store fails the run here, and nothing is written.
+    """
 
     ui_color = "#e8f0fe"
 
-    def __init__(self, *, postgres_conn_id: str = POSTGRES_CONN_ID, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        postgres_conn_id: str = POSTGRES_CONN_ID,
+        api_conn_id: str = API_CONN_ID,
+        schedule: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.postgres_conn_id = postgres_conn_id
+        self.api_conn_id = api_conn_id
+        self.schedule = schedule
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from lightspeed_pipeline.db import apply_migrations
+        from lightspeed_pipeline.db import apply_migrations, schedule_interval_s
+        from lightspeed_pipeline.identity import verify_store
 
+        params = context.get("params") or {}
+        switch_to = str(params.get("switch_store") or "").strip() or None
         store = _store(self.postgres_conn_id)
         try:
-            result = apply_migrations(store.conn, store.settings)
+            interval = schedule_interval_s(self.schedule)
+            result = apply_migrations(
+                store.conn, store.settings, run_settings={"schedule_interval_s": interval} if interval else None
+            )
+            log.info(
+                "schema %s: applied %s, seeded %d sync_state rows, views (re)created: %s",
+                store.schema,
+                result["applied"] or "nothing new",
+                result["seeded"],
+                result["views"] or "none (unchanged)",
+            )
+            with api_client(self.api_conn_id, store) as client:
+                try:
+                    result["store"] = verify_store(store, client, switch_to=switch_to)
+                except Exception as exc:
+                    if getattr(exc, "permanent", False):
+                        store.ensure_connected()
+                        store.fail_all(str(exc), run_id=context.get("run_id"))
+                    raise fail_fast(exc) from None
         finally:
-            store.conn.close()
-        log.info(
-            "schema %s: applied %s, seeded %d sync_state rows, views %s",
-            store.schema,
-            result["applied"] or "nothing new",
-            result["seeded"],
-            result["views"],
-        )
+            store.close()
         return result
 
 
@@ -85,25 +147,18 @@ class EntitySyncOperator(BaseOperator):
         self.postgres_conn_id = postgres_conn_id
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from lightspeed_pipeline.hooks import LightspeedHook
+        from lightspeed_pipeline.identity import ensure_same_store
         from lightspeed_pipeline.store import EntityBusyError
-        from lightspeed_pipeline.sync import sync_entity
-        from lightspeed_pipeline.tokens import PostgresTokenStore
+        from lightspeed_pipeline.sync import EntitySyncError, sync_entity
 
         params = context.get("params") or {}
         if self.entity not in selected_entities(params):
             raise AirflowSkipException(f"{self.entity} is not in params.entities")
         entity = registry.get(self.entity)
-        hook = LightspeedHook(self.api_conn_id)
-        config = hook.get_config()
         skip_if_busy = os.environ.get("LIGHTSPEED_LOCK_BUSY", "wait") == "skip"
         store = _store(self.postgres_conn_id)
-        token_conn = store.sibling() if config.oauth is not None else None
         try:
-            tokens = None
-            if token_conn is not None and config.oauth is not None:
-                tokens = PostgresTokenStore(token_conn, store.settings, config.oauth, config.base_url)
-            with hook.get_conn(token_store=tokens) as client:
+            with api_client(self.api_conn_id, store) as client:
                 result = sync_entity(
                     entity,
                     client,
@@ -112,15 +167,17 @@ class EntitySyncOperator(BaseOperator):
                     run_id=context.get("run_id"),
                     lock_wait_s=float(os.environ.get("LIGHTSPEED_LOCK_WAIT_S", 3600)),
                     skip_if_busy=skip_if_busy,
+                    reconcile_every_days=float(os.environ.get("LIGHTSPEED_RECONCILE_DAYS", 7)),
+                    check_store=lambda: ensure_same_store(store, client),
                 )
         except EntityBusyError as exc:
             if skip_if_busy:
                 raise AirflowSkipException(str(exc)) from None
             raise
+        except EntitySyncError as exc:
+            raise fail_fast(exc) from exc.__cause__
         finally:
             store.close()
-            if token_conn is not None:
-                token_conn.close()
         return result.as_dict()
 
 
@@ -167,6 +224,9 @@ class FinalizeOperator(BaseOperator):
         started = time.monotonic()
         store = _store(self.postgres_conn_id)
         try:
+            died = store.fail_abandoned(run_id)
+            if died:
+                log.warning("syncs that did not finish (worker killed or timed out), now marked failed: %s", died)
             views = refresh_views(store.conn, store.settings)
             summary = run_summary(store, run_id=run_id, task_states=states)
             failed = sorted(e for e, s in summary["entities"].items() if s["state"] in FAILED_STATES)
@@ -185,7 +245,8 @@ class FinalizeOperator(BaseOperator):
             log.info(line)
         if failed:
             details = "; ".join(f"{e}: {summary['entities'][e].get('error') or 'failed'}" for e in failed)
-            raise AirflowException(f"{len(failed)} entit{'y' if len(failed) == 1 else 'ies'} failed: {details}")
+            # Not retried: the entities failed, not this task (clear their groups to rerun them).
+            raise AirflowFailException(f"{len(failed)} entit{'y' if len(failed) == 1 else 'ies'} failed: {details}")
         return {k: v for k, v in summary.items() if k != "table"}
 
     @staticmethod

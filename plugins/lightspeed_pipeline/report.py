@@ -14,19 +14,28 @@ FAILED_STATES = frozenset({"failed", "upstream_failed"})
 
 
 def entity_log_rows(store: Store, run_id: str | None) -> dict[str, dict[str, Any]]:
-    """The last completed/failed sync_log row of each entity for `run_id`."""
+    """The last completed/failed sync_log row of each entity for `run_id`, with the records
+    of every attempt of the run (a failed attempt's committed pages count too)."""
     with store.conn.transaction():
         begin(store.conn, store.settings)
         rows = store.conn.execute(
             sql.SQL(
-                "SELECT DISTINCT ON (entity_type) entity_type, status, duration_seconds, records_processed,"
-                " error_details, metadata FROM {log}"
+                "SELECT DISTINCT ON (entity_type) entity_type, status, duration_seconds,"
+                " sum(records_processed) OVER (PARTITION BY entity_type), error_details, metadata,"
+                " count(*) OVER (PARTITION BY entity_type) FROM {log}"
                 " WHERE metadata->>'run_id' = %s AND status IN ('completed', 'failed')"
                 " AND action IN ('historical_import', 'incremental_sync')"
                 " ORDER BY entity_type, id DESC"
             ).format(log=sql.Identifier(store.schema, "sync_log")),
             (run_id,),
         ).fetchall()
+        run_failure = store.conn.execute(
+            sql.SQL(
+                "SELECT error_details FROM {log} WHERE entity_type = 'all' AND action = 'store_identity'"
+                " AND status = 'failed' AND metadata->>'run_id' = %s ORDER BY id DESC LIMIT 1"
+            ).format(log=sql.Identifier(store.schema, "sync_log")),
+            (run_id,),
+        ).fetchone()
         states = dict(
             store.conn.execute(
                 sql.SQL("SELECT entity_type, status FROM {st} WHERE last_run_id = %s").format(
@@ -36,11 +45,14 @@ def entity_log_rows(store: Store, run_id: str | None) -> dict[str, dict[str, Any
             ).fetchall()
         )
     out: dict[str, dict[str, Any]] = {}
-    for entity, status, duration, records, error, meta in rows:
+    if run_failure is not None:
+        out["all"] = {"status": "failed", "error": run_failure[0]}
+    for entity, status, duration, records, error, meta, attempts in rows:
         out[entity] = {
             "status": status,
             "duration_s": float(duration or 0),
             "records": int(records or 0),
+            "attempts": int(attempts),
             "error": error,
             "meta": meta or {},
         }
@@ -59,6 +71,7 @@ def entity_log_rows(store: Store, run_id: str | None) -> dict[str, dict[str, Any
 def run_summary(store: Store, *, run_id: str | None, task_states: dict[str, str]) -> dict[str, Any]:
     """Per-entity outcome of a run plus a printable table."""
     logged = entity_log_rows(store, run_id)
+    run_failure = logged.get("all", {}).get("error")
     entities: dict[str, dict[str, Any]] = {}
     total = 0
     for name in NAMES:
@@ -76,6 +89,7 @@ def run_summary(store: Store, *, run_id: str | None, task_states: dict[str, str]
         info = {
             "state": state,
             "records": row["records"] if row else 0,
+            "attempts": row.get("attempts", 1) if row else 0,
             "duration_s": round(row["duration_s"], 3) if row else 0.0,
             "rows_per_s": meta.get("rows_per_s", 0.0),
             "requests": meta.get("requests", 0),
@@ -86,7 +100,7 @@ def run_summary(store: Store, *, run_id: str | None, task_states: dict[str, str]
             "error": row.get("error") if row else None,
         }
         if state == "upstream_failed":
-            info["error"] = "not run: an entity it depends on failed"
+            info["error"] = f"not run: {run_failure}" if run_failure else "not run: an entity it depends on failed"
         total += info["records"]
         entities[name] = info
     header = (

@@ -46,6 +46,16 @@ _BASE_COLUMNS = (
 )
 
 
+# When an incoming row (alias {s}) is written over the stored one (t): it is newer; or it has
+# no version (the vendor's examples of brands, suppliers, product types) and differs; or the
+# stored row was marked deleted because a listing no longer held it, and the record is back.
+_NEWER = (
+    "t.id IS NULL OR ({s}.version IS NULL AND t.data IS DISTINCT FROM {s}.data)"
+    " OR ({s}.version IS NOT NULL AND (t.version IS NULL OR {s}.version > t.version))"
+    " OR (t.deleted_at IS NOT NULL AND {s}.deleted_at IS NULL)"
+)
+
+
 @dataclass
 class PageCounts:
     """What one page did to the database."""
@@ -55,15 +65,26 @@ class PageCounts:
     updated: int = 0
     unchanged: int = 0
     deleted: int = 0  # rows written with deleted_at set
+    vanished: int = 0  # live rows marked deleted because a complete listing no longer holds them
     child_rows: int = 0
     rejected: int = 0
     escaped: int = 0
 
 
 @dataclass(frozen=True)
+class Listed:
+    """What a page of a complete listing proves absent: live rows with a version in `window`
+    (after, page max] whose id is not among `ids` (every id the page listed)."""
+
+    window: tuple[int, int] | None
+    ids: list[str]
+
+
+@dataclass(frozen=True)
 class SyncStart:
     last_version: int | None
     status_before: str | None
+    last_reconciled_at: Any = None  # datetime of the last complete, reconciled listing
 
 
 def _record_columns(columns: list[tuple[str, str]]) -> sql.Composable:
@@ -99,8 +120,8 @@ def upsert_sql(entity: Entity, schema: str) -> sql.Composed:
     table = sql.Identifier(schema, entity.table)
     ident = [sql.Identifier(n) for n in names]
     if entity.versioned:
-        pre_filter = sql.SQL("t.id IS NULL OR t.version IS NULL OR s.version > t.version")
-        guard = sql.SQL("t.version IS NULL OR excluded.version > t.version")
+        pre_filter = sql.SQL(_NEWER).format(s=sql.Identifier("s"))
+        guard = sql.SQL(_NEWER).format(s=sql.Identifier("excluded"))
     else:
         # No version (product categories): write only what differs, and revive deleted rows.
         pre_filter = sql.SQL("t.id IS NULL OR t.data IS DISTINCT FROM s.data OR t.deleted_at IS NOT NULL")
@@ -170,16 +191,23 @@ def _child_cte(child: Child, schema: str) -> sql.Composed:
 
 
 def _keys(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
-    return {"ids": [r["id"] for r in rows], "versions": [r.get("version") for r in rows]}
+    """Parameters of `delete_children_sql`: what its condition (the upsert's) needs per row."""
+    return {
+        "ids": [r["id"] for r in rows],
+        "versions": [r.get("version") for r in rows],
+        "live": [r.get("deleted_at") is None for r in rows],
+        "unversioned_data": [to_pg_json(r["data"])[0] if r.get("version") is None else None for r in rows],
+    }
 
 
 @cache
 def newer_ids_sql(entity: Entity, schema: str) -> sql.Composed:
-    """The ids of a page that the upsert would write (the same condition as its filter)."""
+    """The ids of a page that the upsert may write (a superset of its filter, decided by id and version)."""
     return sql.SQL(
         "SELECT coalesce(array_agg(s.id), '{{}}')"
         " FROM unnest(%(ids)s::text[], %(versions)s::bigint[]) AS s(id, version) LEFT JOIN {table} t ON t.id = s.id"
-        " WHERE t.id IS NULL OR t.version IS NULL OR s.version > t.version"
+        " WHERE t.id IS NULL OR t.version IS NULL OR s.version IS NULL OR s.version > t.version"
+        " OR t.deleted_at IS NOT NULL"
     ).format(table=sql.Identifier(schema, entity.table))
 
 
@@ -202,12 +230,16 @@ def copy_sql(table: str, columns: tuple[str, ...], schema: str) -> sql.Composed:
 @cache
 def delete_children_sql(entity: Entity, schema: str) -> tuple[sql.Composed, ...]:
     """Per child table: delete the children of the page's parents that the upsert is about
-    to replace (stored with an older version: the upsert's own condition)."""
+    to replace (the upsert's own condition, `_NEWER`, from ids, versions and liveness)."""
     table = sql.Identifier(schema, entity.table)
     return tuple(
         sql.SQL(
-            "DELETE FROM {child} c USING {table} t, unnest(%(ids)s::text[], %(versions)s::bigint[]) AS s(id, version)"
-            " WHERE t.id = s.id AND c.{key} = t.id AND (t.version IS NULL OR s.version > t.version)"
+            "DELETE FROM {child} c USING {table} t, unnest(%(ids)s::text[], %(versions)s::bigint[],"
+            " %(live)s::boolean[], %(unversioned_data)s::text[]) AS s(id, version, live, data)"
+            " WHERE t.id = s.id AND c.{key} = t.id AND ("
+            "(s.version IS NULL AND t.data IS DISTINCT FROM s.data::jsonb)"
+            " OR (s.version IS NOT NULL AND (t.version IS NULL OR s.version > t.version))"
+            " OR (t.deleted_at IS NOT NULL AND s.live))"
         ).format(child=sql.Identifier(schema, child.table), table=table, key=sql.Identifier(child.parent_key))
         for child in entity.children
     )
@@ -310,12 +342,12 @@ class Store:
                     " VALUES (%(e)s, 'running', now(), %(run)s)"
                     " ON CONFLICT (entity_type) DO UPDATE SET status = 'running', error_message = NULL,"
                     " last_attempt_at = now(), last_run_id = %(run)s, updated_at = now()"
-                    " RETURNING s.last_version, (SELECT status FROM before)"
+                    " RETURNING s.last_version, (SELECT status FROM before), s.last_reconciled_at"
                 ).format(st=self._t("sync_state")),
                 {"e": entity.name, "run": run_id},
             ).fetchone()
         assert row is not None
-        return SyncStart(last_version=row[0], status_before=row[1])
+        return SyncStart(last_version=row[0], status_before=row[1], last_reconciled_at=row[2])
 
     def log_event(
         self,
@@ -346,15 +378,18 @@ class Store:
                 ),
             )
 
-    def finish_sync(self, entity: Entity) -> None:
+    def finish_sync(self, entity: Entity, *, warning: str | None = None, reconciled: bool = False) -> None:
+        """Mark a sync successful; `warning` (or its absence) replaces the entity's standing warning."""
         with self.conn.transaction():
             begin(self.conn, self.settings)
             self.conn.execute(
                 sql.SQL(
                     "UPDATE {st} SET status = 'success', error_message = NULL, last_sync_time = now(),"
+                    " warning_message = %s,"
+                    " last_reconciled_at = CASE WHEN %s THEN now() ELSE last_reconciled_at END,"
                     " updated_at = now() WHERE entity_type = %s"
                 ).format(st=self._t("sync_state")),
-                (entity.name,),
+                (warning[:4000] if warning else None, reconciled, entity.name),
             )
 
     def fail_sync(self, entity: Entity, message: str) -> None:
@@ -366,6 +401,46 @@ class Store:
                 ).format(st=self._t("sync_state")),
                 (message[:4000], entity.name),
             )
+
+    def fail_all(self, message: str, *, run_id: str | None) -> None:
+        """A run-wide failure (the store check): every entity is failed with the message, and
+        sync_log has a row of the run that says why; cursors and tables stay as they are."""
+        with self.conn.transaction():
+            begin(self.conn, self.settings)
+            self.conn.execute(
+                sql.SQL("UPDATE {st} SET status = 'failed', error_message = %s, updated_at = now()").format(
+                    st=self._t("sync_state")
+                ),
+                (message[:4000],),
+            )
+        self.log_event("all", "store_identity", "failed", error=message, metadata={"run_id": run_id})
+
+    def fail_abandoned(self, run_id: str | None) -> list[str]:
+        """Syncs of `run_id` still marked running whose entity lock nobody holds died without
+        recording it (SIGKILL, execution timeout): mark them failed so health tells the truth."""
+        with self.conn.transaction():
+            begin(self.conn, self.settings)
+            rows = self.conn.execute(
+                sql.SQL("SELECT entity_type FROM {st} WHERE status = 'running' AND last_run_id = %s").format(
+                    st=self._t("sync_state")
+                ),
+                (run_id,),
+            ).fetchall()
+            dead = []
+            for (name,) in rows:
+                key = advisory_key("entity", self.schema, name)
+                if self.conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (key,)).fetchone()[0]:  # type: ignore[index]
+                    dead.append(name)
+            if dead:
+                self.conn.execute(
+                    sql.SQL(
+                        "UPDATE {st} SET status = 'failed', updated_at = now(), error_message ="
+                        " entity_type || ': the sync did not finish (its worker was killed or timed out); the next"
+                        " run resumes from the last committed page' WHERE entity_type = ANY(%s)"
+                    ).format(st=self._t("sync_state")),
+                    (dead,),
+                )
+        return dead
 
     # -- pages ------------------------------------------------------------------------
 
@@ -390,8 +465,14 @@ class Store:
         cursor: int | None,
         after: int | str | None,
         run_id: str | None,
+        listed: Listed | None = None,
     ) -> PageCounts:
-        """Write one prepared page and (for versioned entities) move the cursor, atomically."""
+        """Write one prepared page and (for versioned entities) move the cursor, atomically.
+
+        `listed` (a page of a complete listing, see `Listed`) also marks deleted, in the same
+        transaction, the live rows whose version lies in the page's range but which the page
+        does not hold: the API serves every record of that range in it, so they are gone.
+        """
         counts = PageCounts(received=len(page.rows) + len(page.rejects), rejected=len(page.rejects))
         rows, children = page.rows, page.children
         with self.conn.transaction():
@@ -425,6 +506,15 @@ class Store:
                 counts.deleted += deleted
                 counts.child_rows += child_rows
             counts.unchanged = len(page.rows) - counts.inserted - counts.updated
+            if listed is not None and listed.window is not None:
+                cur = self.conn.execute(
+                    sql.SQL(
+                        "UPDATE {t} SET deleted_at = now(), synced_at = now() WHERE deleted_at IS NULL"
+                        " AND version > %(low)s AND version <= %(high)s AND NOT (id = ANY(%(ids)s))"
+                    ).format(t=self._t(entity.table)),
+                    {"low": listed.window[0], "high": listed.window[1], "ids": listed.ids},
+                )
+                counts.vanished += max(cur.rowcount, 0)
             if page.rejects:
                 self._store_rejects(entity, page, after, run_id)
             if cursor is not None:
@@ -505,16 +595,29 @@ class Store:
             {"e": entity.name, "after": None if after is None else str(after), "run": run_id, "doc": doc},
         )
 
-    def mark_missing_deleted(self, entity: Entity, seen_ids: list[str]) -> int:
-        """After a complete read of an unversioned entity: rows it no longer lists are deleted."""
+    def live_rows(self, entity: Entity) -> int:
+        with self.conn.transaction():
+            begin(self.conn, self.settings)
+            row = self.conn.execute(
+                sql.SQL("SELECT count(*) FROM {t} WHERE deleted_at IS NULL").format(t=self._t(entity.table))
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def mark_missing_deleted(self, entity: Entity, *, max_version: int | None, unversioned_ids: list[str]) -> int:
+        """After a complete listing: the live rows it did not reach are deleted.
+
+        The pages already marked what is missing inside their version ranges; what is left is
+        every row above the listing's highest version, and every row without a version (product
+        categories; the vendor's unversioned examples) that the listing did not name.
+        """
         with self.conn.transaction():
             begin(self.conn, self.settings)
             cur = self.conn.execute(
                 sql.SQL(
-                    "UPDATE {t} SET deleted_at = now(), synced_at = now()"
-                    " WHERE deleted_at IS NULL AND NOT (id = ANY(%s))"
+                    "UPDATE {t} SET deleted_at = now(), synced_at = now() WHERE deleted_at IS NULL"
+                    " AND NOT (id = ANY(%(ids)s)) AND (version IS NULL OR %(max)s::bigint IS NULL OR version > %(max)s)"
                 ).format(t=self._t(entity.table)),
-                (seen_ids,),
+                {"ids": unversioned_ids, "max": max_version},
             )
             return max(cur.rowcount, 0)
 

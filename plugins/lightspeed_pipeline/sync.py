@@ -10,14 +10,15 @@ import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from lightspeed_pipeline.client import LightspeedAPIError, LightspeedClient, Page
 from lightspeed_pipeline.entities import Entity
 from lightspeed_pipeline.mapping import prepare_page, record_id, version_of
-from lightspeed_pipeline.store import EntityLock, PageCounts, Store
+from lightspeed_pipeline.store import EntityLock, Listed, PageCounts, Store, SyncStart
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,14 @@ INCREMENTAL = "incremental_sync"
 
 
 class EntitySyncError(RuntimeError):
-    """An entity's sync failed; the message names the entity, the page and the cause."""
+    """An entity's sync failed; the message names the entity, the page and the cause.
+
+    `permanent`: retrying the task cannot help (see `LightspeedAPIError.permanent`).
+    """
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
 
 
 @dataclass
@@ -49,7 +57,10 @@ class SyncResult:
     child_rows: int = 0
     rejected: int = 0
     escaped: int = 0
-    marked_deleted: int = 0
+    marked_deleted: int = 0  # live rows a complete listing no longer held
+    reconciled: bool = False  # a complete listing was compared with the table
+    warnings: list[str] = field(default_factory=list)  # notes for sync_log (the run still succeeds)
+    health_warning: str | None = None  # a finding that makes sync_health say WARNING until a clean sync
     untyped: Counter[str] = field(default_factory=Counter)
     duration_s: float = 0.0
     fetch_s: float = 0.0
@@ -81,6 +92,9 @@ class SyncResult:
             "rows_updated": self.updated,
             "rows_unchanged": self.unchanged,
             "rows_deleted": self.deleted + self.marked_deleted,
+            "rows_vanished": self.marked_deleted,
+            "reconciled": self.reconciled,
+            "warnings": self.warnings,
             "child_rows": self.child_rows,
             "rejected": self.rejected,
             "escaped_strings": self.escaped,
@@ -103,6 +117,8 @@ def sync_entity(
     run_id: str | None = None,
     lock_wait_s: float = 3600.0,
     skip_if_busy: bool = False,
+    reconcile_every_days: float = 7.0,
+    check_store: Callable[[], None] | None = None,
 ) -> SyncResult:
     """Bring `entity`'s table up to date with the API; raise `EntitySyncError` on failure.
 
@@ -111,9 +127,34 @@ def sync_entity(
     the second waits (or raises `EntityBusyError` at once with `skip_if_busy`) and then
     resumes from the cursor the first one committed. Marks sync_state running ->
     success/failed and writes `started` and `completed`/`failed` rows to sync_log.
+    `check_store` runs before the first request for records (it raises when the API is
+    another store's). Entities without a delete feed are listed in full and reconciled
+    (see `Entity.deletions`); a `periodic` one every `reconcile_every_days` (<= 0: only
+    on a full refresh).
     """
     with store.entity_lock(entity, wait_s=lock_wait_s, skip=skip_if_busy) as lock:
-        return _sync_locked(entity, client, store, lock, full_refresh=full_refresh, run_id=run_id)
+        return _sync_locked(
+            entity,
+            client,
+            store,
+            lock,
+            full_refresh=full_refresh,
+            run_id=run_id,
+            reconcile_every_days=reconcile_every_days,
+            check_store=check_store,
+        )
+
+
+def lists_in_full(entity: Entity, state: SyncStart, *, full_refresh: bool, every_days: float) -> bool:
+    """Whether this sync reads the complete listing and marks what it no longer holds deleted."""
+    if not entity.reconciled:
+        return False
+    if not entity.versioned or entity.deletions == "every_run" or full_refresh:
+        return True
+    if every_days <= 0:
+        return False
+    last = state.last_reconciled_at
+    return last is None or last < datetime.now(UTC) - timedelta(days=every_days)
 
 
 def _sync_locked(
@@ -124,14 +165,16 @@ def _sync_locked(
     *,
     full_refresh: bool,
     run_id: str | None,
+    reconcile_every_days: float,
+    check_store: Callable[[], None] | None,
 ) -> SyncResult:
     started = time.monotonic()
     state = store.start_sync(entity, run_id=run_id)
     resume = state.last_version or 0
-    action = HISTORICAL if (full_refresh or not state.last_version or not entity.versioned) else INCREMENTAL
-    if not entity.versioned and state.last_version is None and state.status_before == "success":
-        action = INCREMENTAL  # an unversioned entity is re-read in full, but is not new
-    after = 0 if full_refresh else max(0, resume - client.config.version_overlap)
+    new = not state.last_version and state.status_before != "success"  # listed in full, but not new
+    action = HISTORICAL if (full_refresh or new) else INCREMENTAL
+    reconcile = lists_in_full(entity, state, full_refresh=full_refresh, every_days=reconcile_every_days)
+    after = 0 if (full_refresh or reconcile) else max(0, resume - client.config.version_overlap)
     result = SyncResult(
         entity=entity.name,
         action=action,
@@ -143,11 +186,21 @@ def _sync_locked(
         entity.name,
         action,
         "started",
-        metadata={"run_id": run_id, "after": after if entity.versioned else None, "full_refresh": full_refresh},
+        metadata={
+            "run_id": run_id,
+            "after": after if entity.versioned else None,
+            "full_refresh": full_refresh,
+            "reconcile": reconcile,
+        },
     )
-    log.info("%s: %s from version %s (page_size=%d)", entity.name, action, after, client.config.page_size)
+    log.info(
+        "%s: %s from version %s (page_size=%d)%s",
+        entity.name, action, after, client.config.page_size, "; complete listing, reconciled" if reconcile else "",
+    )  # fmt: skip
     current: Page | None = None
     try:
+        if check_store is not None:
+            check_store()
         if entity.versioned:
             pages = client.iter_version_pages(
                 entity.name, entity.endpoint, after=after, deleted=entity.supports_deleted
@@ -156,25 +209,36 @@ def _sync_locked(
             pages = client.iter_id_pages(entity.name, entity.endpoint)
         if client.config.prefetch:
             pages = prefetched(pages, join_timeout_s=client.config.timeout + client.config.connect_timeout)
-        seen: list[str] = []
+        listed_total = 0
+        top: int | None = None  # the listing's highest version
+        unversioned: list[str] = []  # ids listed without a version (no version range covers them)
         waiting = time.monotonic()
         for current in pages:
             result.wait_s += time.monotonic() - waiting
             lock.check()
             result.fetch_s += current.fetch_s
             t0 = time.monotonic()
+            listed = None
+            if reconcile:
+                listed = _listed(entity, current, unversioned)
+                listed_total += len(current.records)
+                if current.max_version is not None:
+                    top = max(top or 0, current.max_version)
+            if current.note:
+                result.warnings.append(current.note)
             records, skipped = _newer_only(entity, store, current.records, state.last_version)
             prepared = prepare_page(entity, records)
-            counts = store.write_page(entity, prepared, cursor=current.max_version, after=current.after, run_id=run_id)
+            counts = store.write_page(
+                entity, prepared, cursor=current.max_version, after=current.after, run_id=run_id, listed=listed
+            )
             counts.received += skipped
             counts.unchanged += skipped
+            result.marked_deleted += counts.vanished
             write_s = time.monotonic() - t0
             result.write_s += write_s
             result.pages += 1
             result.add(counts)
             result.untyped.update(prepared.untyped)
-            if not entity.versioned:
-                seen.extend(prepared.ids)
             if result.first_version is None and prepared.max_version is not None:
                 result.first_version = min(
                     (r["version"] for r in prepared.rows if r.get("version") is not None), default=None
@@ -198,15 +262,20 @@ def _sync_locked(
                 write_s,
             )
             waiting = time.monotonic()
-        if not entity.versioned:
-            result.marked_deleted = store.mark_missing_deleted(entity, seen)
+        if reconcile:
+            _finish_listing(entity, store, result, listed_total, top, unversioned)
         if result.last_version is None:
             result.last_version = state.last_version
     except Exception as exc:
         result.duration_s = time.monotonic() - started
         result.http = client.stats.as_dict()
+        permanent = bool(getattr(exc, "permanent", False))
         if isinstance(exc, LightspeedAPIError):
             message = str(exc)  # already "<entity> (page N, after version V): <why>"
+            if not message.startswith(entity.name):
+                message = f"{entity.name}: {message}"
+        elif permanent:
+            message = f"{entity.name}: {exc}"
         else:
             cursor_kind = "version" if entity.versioned else "id"
             where = (
@@ -214,10 +283,10 @@ def _sync_locked(
             )
             message = f"{entity.name} ({where}): {type(exc).__name__}: {exc}"
         _record_failure(store, entity, action, result, message)
-        raise EntitySyncError(message) from exc
+        raise EntitySyncError(message, permanent=permanent) from exc
     result.duration_s = time.monotonic() - started
     result.http = client.stats.as_dict()
-    store.finish_sync(entity)
+    store.finish_sync(entity, warning=result.health_warning, reconciled=result.reconciled)
     _log_outcome(store, entity, action, result, "completed")
     log.info(
         "%s: done: %d records in %d pages, %d requests (%d retries), inserted %d, updated %d, unchanged %d,"
@@ -242,6 +311,46 @@ def _sync_locked(
             "%s: values that could not be typed (kept in data, column NULL): %s", entity.name, dict(result.untyped)
         )
     return result
+
+
+def _listed(entity: Entity, page: Page, unversioned: list[str]) -> Listed:
+    """The ids a page of a complete listing holds, and the version range it covers."""
+    ids: list[str] = []
+    for record in page.records:
+        rid = record_id(record)
+        if rid is None:
+            continue
+        ids.append(rid)
+        if not entity.versioned or version_of(record) is None:
+            unversioned.append(rid)
+    window = None
+    if entity.versioned and page.max_version is not None and isinstance(page.after, int):
+        window = (page.after, page.max_version)
+    return Listed(window, ids)
+
+
+def _finish_listing(
+    entity: Entity, store: Store, result: SyncResult, listed_total: int, top: int | None, unversioned: list[str]
+) -> None:
+    """After a complete listing: mark what it no longer holds deleted, unless it was empty.
+
+    An empty listing of a table with live rows is far likelier an outage or a permission
+    change than a store that removed everything, so it deletes nothing and says so.
+    """
+    if listed_total == 0:
+        live = store.live_rows(entity)
+        if live:
+            result.health_warning = (
+                f"{entity.name}: the complete listing was empty while the table holds {live} live rows; "
+                "nothing was marked deleted (an outage or a lost permission looks like this)"
+            )
+            result.warnings.append(result.health_warning)
+            log.warning("%s", result.health_warning)
+            return
+    result.marked_deleted += store.mark_missing_deleted(entity, max_version=top, unversioned_ids=unversioned)
+    result.reconciled = True
+    if result.marked_deleted:
+        log.info("%s: %d rows no longer listed by the API, marked deleted", entity.name, result.marked_deleted)
 
 
 def _newer_only(entity: Entity, store: Store, records: list[Any], stored_upto: int | None) -> tuple[list[Any], int]:

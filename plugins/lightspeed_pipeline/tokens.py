@@ -8,6 +8,8 @@ The pair lives in the target database (`lightspeed_oauth_tokens`), encrypted wit
 key derived from the OAuth client secret (which lives in the Airflow connection):
   * a row lock (`SELECT ... FOR UPDATE`) serialises refreshes across tasks and workers:
     the first task refreshes, the others wait, then see a newer access token and reuse it;
+    the HTTP exchange made under that lock must answer within 80 % of the database's
+    `lock_timeout`, so the lock is never held longer than a waiter is allowed to wait;
   * the new pair is committed before `refresh()` returns it (durable before use);
   * every client start reads the newest pair, so a restart never uses a spent token;
   * the connection's `refresh_token` only seeds the chain; if someone re-authorises and
@@ -56,12 +58,15 @@ class TokenGrant:
         return f"TokenGrant(expires_in={self.expires_in}, tokens=***)"
 
 
+Exchange = Callable[[str, float | None], TokenGrant]  # (refresh token, answer within s) -> new pair
+
+
 class TokenStore(Protocol):
     def current(self) -> str | None:
         """The newest stored access token, if any."""
 
-    def refresh(self, stale_access_token: str | None, exchange: Callable[[str], TokenGrant]) -> str:
-        """A fresh access token: someone else's newer one, or one from `exchange(refresh_token)`."""
+    def refresh(self, stale_access_token: str | None, exchange: Exchange) -> str:
+        """A fresh access token: someone else's newer one, or one from `exchange(refresh_token, within_s)`."""
 
 
 class MemoryTokenStore:
@@ -74,10 +79,10 @@ class MemoryTokenStore:
     def current(self) -> str | None:
         return self._access
 
-    def refresh(self, stale_access_token: str | None, exchange: Callable[[str], TokenGrant]) -> str:
+    def refresh(self, stale_access_token: str | None, exchange: Exchange) -> str:
         if self._access and self._access != stale_access_token:
             return self._access
-        grant = exchange(self._refresh)
+        grant = exchange(self._refresh, None)
         self._refresh, self._access = grant.refresh_token, grant.access_token
         return grant.access_token
 
@@ -121,7 +126,7 @@ class PostgresTokenStore:
             return None
         return self._dec(row[0])
 
-    def refresh(self, stale_access_token: str | None, exchange: Callable[[str], TokenGrant]) -> str:
+    def refresh(self, stale_access_token: str | None, exchange: Exchange) -> str:
         exchanged = False
         try:
             with self.conn.transaction():
@@ -144,7 +149,9 @@ class PostgresTokenStore:
                 elif access and access != stale_access_token:
                     log.info("OAuth: another task already refreshed the access token; reusing it")
                     return access
-                grant = exchange(refresh)
+                ms = self.conn.execute("SELECT setting::bigint FROM pg_settings WHERE name = 'lock_timeout'").fetchone()
+                within = 0.8 * ms[0] / 1000 if ms and ms[0] > 0 else None  # 0: waiters wait without limit
+                grant = exchange(refresh, within)
                 exchanged = True
                 self.conn.execute(
                     "UPDATE lightspeed_oauth_tokens SET access_token = %s, refresh_token = %s, seed_fingerprint = %s,"

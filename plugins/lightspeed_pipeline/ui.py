@@ -30,9 +30,10 @@ def health_snapshot(store: Store) -> dict[str, Any]:
         begin(store.conn, store.settings)
         cur = store.conn.execute(
             sql.SQL(
-                "SELECT h.entity_type, h.sync_status, h.status, h.last_successful_sync, h.last_sync_timestamp,"
-                " h.last_version, h.error_message, h.hours_since_success, v.row_count, v.deleted_count,"
-                " v.orphan_count, v.duplicate_count"
+                "SELECT h.entity_type, h.sync_status, h.health_reason, h.status, h.last_successful_sync,"
+                " h.last_sync_timestamp, h.last_version, h.error_message, h.warning_message, h.hours_since_success,"
+                " h.warning_after_hours, h.alert_after_hours, v.row_count, v.deleted_count, v.orphan_count,"
+                " v.duplicate_count"
                 " FROM {health} h LEFT JOIN LATERAL (SELECT * FROM {val} v WHERE v.entity_type = h.entity_type"
                 " ORDER BY v.id DESC LIMIT 1) v ON true ORDER BY h.entity_type"
             ).format(health=t("sync_health"), val=t("sync_validation"))
@@ -45,10 +46,13 @@ def health_snapshot(store: Store) -> dict[str, Any]:
                 " FROM {log} WHERE action = 'run_summary' ORDER BY id DESC LIMIT 1"
             ).format(log=t("sync_log"))
         ).fetchone()
+        # A failure is resolved once a later sync of the same entity completed.
         failures = store.conn.execute(
             sql.SQL(
-                "SELECT timestamp, entity_type, error_details FROM {log} WHERE status = 'failed'"
-                " AND action <> 'run_summary' ORDER BY id DESC LIMIT 10"
+                "SELECT f.timestamp, f.entity_type, f.error_details, EXISTS (SELECT 1 FROM {log} c"
+                " WHERE c.id > f.id AND c.status = 'completed' AND (c.entity_type = f.entity_type"
+                " OR (f.entity_type = 'all' AND c.action IN ('historical_import', 'incremental_sync'))))"
+                " FROM {log} f WHERE f.status = 'failed' AND f.action <> 'run_summary' ORDER BY f.id DESC LIMIT 10"
             ).format(log=t("sync_log"))
         ).fetchall()
     last_run = None
@@ -57,7 +61,7 @@ def health_snapshot(store: Store) -> dict[str, Any]:
     return {
         "entities": entities,
         "last_run": last_run,
-        "recent_failures": [dict(zip(("at", "entity", "error"), f, strict=True)) for f in failures],
+        "recent_failures": [dict(zip(("at", "entity", "error", "resolved"), f, strict=True)) for f in failures],
         "overall": _overall(entities),
     }
 
@@ -90,12 +94,13 @@ def render_html(snapshot: dict[str, Any]) -> str:
         rows.append(
             "<tr>"
             f"<td>{esc(e['entity_type'])}</td>"
-            f"<td><span class='pill' style='background:{color}'>{esc(e['sync_status'])}</span></td>"
+            f"<td><span class='pill' style='background:{color}'>{esc(e['sync_status'])}</span>"
+            f"<div class='why'>{esc(e['health_reason'])}</div></td>"
             f"<td>{esc(e['status'])}</td><td>{esc(e['last_successful_sync'])}</td>"
             f"<td class='num'>{esc(e['hours_since_success'])}</td><td class='num'>{esc(e['last_version'])}</td>"
             f"<td class='num'>{esc(e['row_count'])}</td><td class='num'>{esc(e['deleted_count'])}</td>"
             f"<td class='num'>{esc(e['orphan_count'])}</td><td class='num'>{esc(e['duplicate_count'])}</td>"
-            f"<td class='err'>{esc(e['error_message'])}</td>"
+            f"<td class='err'>{esc(e['error_message'] or e['warning_message'])}</td>"
             "</tr>"
         )
     run = snapshot["last_run"]
@@ -106,9 +111,13 @@ def render_html(snapshot: dict[str, Any]) -> str:
         else "No run has finished yet."
     )
     failures = "".join(
-        f"<li>{esc(f['at'])} <b>{esc(f['entity'])}</b>: {esc(f['error'])}</li>" for f in snapshot["recent_failures"]
+        f"<li class='{'resolved' if f['resolved'] else 'open'}'>{esc(f['at'])} <b>{esc(f['entity'])}</b>"
+        f"{' <i>(resolved by a later sync)</i>' if f['resolved'] else ''}: {esc(f['error'])}</li>"
+        for f in snapshot["recent_failures"]
     )
     overall = snapshot["overall"]
+    limits = snapshot["entities"][0] if snapshot["entities"] else {}
+    warn_h, alert_h = limits.get("warning_after_hours"), limits.get("alert_after_hours")
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><meta http-equiv="refresh" content="60">
 <title>Lightspeed sync health</title>
@@ -117,12 +126,15 @@ body {{ font-family: system-ui, sans-serif; margin: 1.5rem; color: #202124; }}
 table {{ border-collapse: collapse; width: 100%; font-size: 0.9rem; }}
 th, td {{ border-bottom: 1px solid #e0e0e0; padding: 0.35rem 0.6rem; text-align: left; }}
 th {{ background: #f8f9fa; }} td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
-td.err {{ color: #d93025; max-width: 28rem; }}
+td.err {{ color: #d93025; max-width: 28rem; }} .why {{ font-size: 0.75rem; color: #5f6368; }}
+li.resolved {{ color: #5f6368; }}
 .pill {{ color: #fff; border-radius: 0.8rem; padding: 0.1rem 0.6rem; font-weight: 600; }}
 </style></head><body>
 <h2>Lightspeed sync health <span class="pill" style="background:{COLORS.get(overall, "#5f6368")}">{overall}</span></h2>
 <p>{run_line}</p>
-<p>OK: a successful sync within 2 hours; WARNING: older than 2 hours; ALERT: older than 25 hours or never.</p>
+<p>ALERT: the latest sync failed, never succeeded, or its last success is older than {esc(alert_h)} h.
+WARNING: last success older than {esc(warn_h)} h (the schedule's interval + 1 h), orphans or duplicates found,
+or a warning from the last sync. OK otherwise.</p>
 <table><thead><tr><th>entity</th><th>health</th><th>status</th><th>last successful sync</th>
 <th>hours ago</th><th>cursor (version)</th><th>rows</th><th>deleted</th><th>orphans</th><th>duplicates</th>
 <th>last error</th></tr></thead>

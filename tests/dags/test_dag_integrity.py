@@ -40,16 +40,16 @@ def test_dag_settings(dag) -> None:
     specs = {k: v.schema for k, v in dag.params.items()}
     assert specs["full_refresh"]["type"] == "boolean"
     assert specs["entities"]["items"]["enum"] == list(reg.NAMES)
+    assert dag.params["switch_store"] is None  # a switch is never the default
 
 
 def test_every_task_has_owner_and_retries(dag) -> None:
     for task in dag.tasks:
         assert task.owner == "data-team"
-        if task.task_id == "finalize":
-            assert task.retries == 0  # it only reports; a retry would not change the outcome
-        else:
-            assert task.retries >= 1, task.task_id
-            assert task.retry_exponential_backoff
+        # finalize too: it writes to the database (a dropped connection is worth a retry); a
+        # failed entity fails it with AirflowFailException, which is not retried.
+        assert task.retries >= 1, task.task_id
+        assert task.retry_exponential_backoff
 
 
 def test_one_group_per_entity_with_sync_then_validate(dag) -> None:
@@ -60,16 +60,35 @@ def test_one_group_per_entity_with_sync_then_validate(dag) -> None:
         assert sync.downstream_task_ids >= {validate.task_id}
         assert sync.pool == "lightspeed_api"
         assert sync.trigger_rule == "none_failed"
+        assert sync.max_active_tis_per_dag == 1  # a second run's sync waits in the scheduler, not in a pool slot
+        assert validate.trigger_rule == "one_done"  # after a failed sync too; skipped with a skipped sync
 
 
 def test_group_wiring_equals_the_registry_graph(dag) -> None:
+    """Hard dependencies wait for the upstream sync (and fail with it); soft ones for its validate,
+    which runs after a failed sync too, so a failed reference list blocks nothing."""
     for e in reg.ENTITIES:
-        expected = {f"{d}.validate" for d in e.depends_on} or {"migrate"}
+        expected = {"migrate"} | {f"{d}.sync" for d in e.depends_on} | {f"{d}.validate" for d in e.soft_depends_on}
         assert dag.get_task(f"{e.name}.sync").upstream_task_ids == expected, e.name
     order = [t.task_id.split(".")[0] for t in dag.topological_sort() if t.task_id.endswith(".sync")]
     position = {n: i for i, n in enumerate(order)}
     for e in reg.ENTITIES:
-        assert all(position[d] < position[e.name] for d in e.depends_on)
+        assert all(position[d] < position[e.name] for d in e.after_all)
+
+
+def test_hard_and_soft_dependencies_are_the_documented_ones() -> None:
+    hard = {e.name: set(e.depends_on) for e in reg.ENTITIES if e.depends_on}
+    assert hard == {
+        "registers": {"outlets"},
+        "inventory": {"products", "outlets"},
+        "sales": {"outlets", "registers", "customers", "products"},
+    }
+    soft = {e.name: set(e.soft_depends_on) for e in reg.ENTITIES if e.soft_depends_on}
+    assert soft == {
+        "products": {"brands", "suppliers", "product_types", "product_categories", "taxes"},
+        "customers": {"customer_groups"},
+        "sales": {"users", "taxes", "payment_types"},
+    }
 
 
 def test_finalize_runs_after_everything_whatever_happened(dag) -> None:

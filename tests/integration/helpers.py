@@ -36,27 +36,32 @@ def _ts(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+GONE = "gone from the listing"  # deleted_at set by reconciliation (any time), data as last listed
+
+
 def expected_rows(entity: reg.Entity, records: list[dict[str, Any]]) -> dict[str, tuple[Any, ...]]:
-    """What the table must hold for the simulator's records: id -> (version, deleted_at, data)."""
+    """What the table must hold for the simulator's records: id -> (version, deleted_at, data).
+
+    A record the API no longer lists (a removed category, any `_removed` record) must be
+    marked deleted if it was ever synced (`GONE`); one removed before it was synced is absent.
+    """
     out: dict[str, tuple[Any, ...]] = {}
     for rec in records:
         rec = dict(rec)
-        if entity.name == "product_categories":
-            deleted = rec.pop("_deleted", False)
-            out[rec["id"]] = (None, "deleted" if deleted else None, rec)
-            continue
+        gone = rec.pop("_removed", False) | (entity.name == "product_categories" and rec.pop("_deleted", False))
         if rec.get("deleted_at") and not entity.supports_deleted:
             continue  # never returned by the API
-        out[rec["id"]] = (rec["version"], _ts(rec.get("deleted_at")), rec)
+        deleted = GONE if gone else _ts(rec.get("deleted_at"))
+        out[rec["id"]] = (rec.get("version") if entity.versioned else None, deleted, rec)
     return out
 
 
-def table_rows(db: Any, schema: str, entity: reg.Entity) -> dict[str, tuple[Any, ...]]:
+def table_rows(db: Any, schema: str, entity: reg.Entity, gone: set[str] = frozenset()) -> dict[str, tuple[Any, ...]]:  # type: ignore[assignment]
     rows = db.execute(f'SELECT id, version, deleted_at, data FROM "{schema}"."{entity.table}"').fetchall()
     out = {}
     for rid, version, deleted_at, data in rows:
-        if entity.name == "product_categories":
-            deleted_at = "deleted" if deleted_at else None
+        if rid in gone and deleted_at is not None:
+            deleted_at = GONE
         out[rid] = (version, deleted_at, data)
     return out
 
@@ -79,10 +84,9 @@ def assert_database_equals_source(
         if only is not None and entity.name not in only:
             continue
         want = expected_rows(entity, state[entity.name])
-        have = table_rows(db, schema, entity)
-        if entity.name == "product_categories":
-            # A category deleted before it was ever synced is (correctly) simply absent.
-            want = {k: v for k, v in want.items() if v[1] is None or k in have}
+        have = table_rows(db, schema, entity, {k for k, v in want.items() if v[1] == GONE})
+        # A record removed before it was ever synced is (correctly) simply absent.
+        want = {k: v for k, v in want.items() if v[1] != GONE or k in have}
         assert set(have) == set(want), (
             f"{entity.name}: missing {sorted(set(want) - set(have))[:5]}, extra {sorted(set(have) - set(want))[:5]}"
         )

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import copy
+import json
+import uuid
 from collections.abc import Iterator
 from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 
+from devtools.simproc import SimulatorProcess
 from simulator import SimData, Simulator
 
 TOKEN = "t0k"
+VENDOR_EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "vendor_examples.json"
 
 
 @pytest.fixture
@@ -201,3 +208,153 @@ def test_oauth_refresh_rotates_tokens(sim) -> None:
     ok = requests.get(f"{s.url}/api/2.0/outlets", headers={"Authorization": f"Bearer {new['access_token']}"})
     assert ok.status_code == 200 and http.get(f"{s.url}/api/2.0/outlets").status_code == 401
     assert s.oauth_state()["refreshes"] == 1 and s.oauth_state()["rejected_refreshes"] == 1
+
+
+def test_retailer_identity_per_store_over_the_process_api() -> None:
+    with SimulatorProcess(store="alpha") as a, SimulatorProcess(store="beta") as b:
+        alpha, beta = a.retailer(), b.retailer()
+        assert a.store == "alpha" and alpha["domain_prefix"] == "alpha" and beta["domain_prefix"] == "beta"
+        assert alpha["id"] == str(uuid.uuid5(uuid.NAMESPACE_URL, "lightspeed-simulator:alpha")) != beta["id"]
+        assert alpha["store_url"] == "https://alpha.retail.lightspeed.app" and alpha["name"] == "alpha (simulator)"
+        assert a.retailer() == alpha  # deterministic
+        anonymous = requests.get(f"{a.url}/api/2.0/retailer", timeout=10)
+        assert anonymous.status_code == 401
+        a.faults(resources={"retailer": 503})
+        with pytest.raises(requests.HTTPError):
+            a.retailer()
+        a.faults()
+        stats = a.stats()
+        assert stats["by_resource"]["retailer"] == 4 and stats["by_status"] == {"200": 2, "401": 1, "503": 1}
+        ok = a.http.get(f"{a.url}/api/2.0/retailer", headers={"Authorization": f"Bearer {a.token}"}, timeout=10)
+        assert ok.json() == {"data": alpha} and int(ok.headers["X-RateLimit-Remaining"]) > 0
+        brands = json.loads(VENDOR_EXAMPLES.read_text(encoding="utf-8"))["bodies"]["brands"]
+        assert a.publish("brands", brands)["published"] is True
+        served = a.http.get(f"{a.url}/api/2.0/brands", headers={"Authorization": f"Bearer {a.token}"}, timeout=10)
+        assert served.json() == brands and a.state()["brands"] == brands["data"]
+
+
+def test_records_removed_without_a_new_version_and_restored_unchanged(sim) -> None:
+    s, http = sim
+    version = s.data.version
+    snapshot = copy.deepcopy(s.data.records)
+    counts = {r: s.data.count(r) for r in ("brands", "inventory", "customers")}
+    result = s.data.mutate({"seed": 4, "remove": {"brands": 2, "inventory": 3, "customers": 1}})
+    changed = result["changed"]
+    assert result["version"] == version == s.data.version  # nothing was written
+    assert (len(changed["brands"]), len(changed["inventory"]), len(changed["customers"])) == (2, 3, 1)
+    for resource, ids in changed.items():
+        served = {r["id"] for r in read_all(s, http, resource, deleted="true")}
+        assert not served & set(ids) and s.data.count(resource) == counts[resource] - len(ids)
+        assert not {r["id"] for r in s.data.live(resource)} & set(ids)
+    state = http.get(f"{s.url}/__sim/state").json()["resources"]
+    assert {r["id"] for r in state["brands"] if r.get("_removed") is True} == set(changed["brands"])
+    assert len(state["brands"]) == len(snapshot["brands"])
+    # Other mutations never pick a removed record, and a write to one does not bring it back.
+    updated = s.data.mutate({"seed": 5, "update": {"brands": 6}, "void_sales": 3})["changed"]["brands"]
+    assert len(updated) == 4 and not set(updated) & set(changed["brands"])  # only the 4 live brands
+    s.data.inject("inventory", [{**snapshot["inventory"][changed["inventory"][0]], "inventory_level": 99}])
+    assert changed["inventory"][0] not in {r["id"] for r in read_all(s, http, "inventory")}
+    restored = s.data.mutate({"restore": {"brands": changed["brands"], "inventory": changed["inventory"][1:]}})
+    assert restored["changed"] == {"brands": changed["brands"], "inventory": changed["inventory"][1:]}
+    served = {r["id"]: r for r in read_all(s, http, "brands")}
+    assert all(served[i] == snapshot["brands"][i] for i in changed["brands"])  # same record, same version
+    assert s.data.count("inventory") == counts["inventory"] - 1
+    with pytest.raises(ValueError, match="to restore"):
+        s.data.mutate({"restore": {"brands": ["no-such-id"]}})
+
+
+def test_categories_removed_and_restored(sim) -> None:
+    s, http = sim
+    url = f"{s.url}/api/2.0/product_categories"
+    gone = s.data.mutate({"seed": 1, "remove": {"product_categories": 3}})["changed"]["product_categories"]
+    listed = http.get(url).json()["data"]["categories"]
+    assert len(listed) == 9 == s.data.count("product_categories") and not {c["id"] for c in listed} & set(gone)
+    renamed = s.data.mutate({"seed": 2, "categories": {"rename": 20, "delete": 20}})["changed"]["product_categories"]
+    assert renamed and not set(renamed) & set(gone)  # neither renames nor deletes pick a removed category
+    state = http.get(f"{s.url}/__sim/state").json()["resources"]["product_categories"]
+    assert sorted(c["id"] for c in state if c.get("_removed")) == sorted(gone)
+    before = copy.deepcopy(s.data.records["product_categories"][gone[0]])
+    live = s.data.count("product_categories")
+    s.data.mutate({"restore": {"product_categories": [gone[0]]}})
+    listed = {c["id"]: c for c in http.get(url).json()["data"]["categories"]}
+    assert listed[gone[0]] == {k: v for k, v in before.items() if k != "_removed"}
+    assert s.data.count("product_categories") == live + 1 == len(listed)
+
+
+def test_empty_fault_answers_in_each_envelope(sim) -> None:
+    s, http = sim
+    s.set_faults({"script": ["empty"], "resources": {"product_categories": "empty"}})
+    sales = http.get(f"{s.url}/api/2.0/sales")
+    assert sales.status_code == 200 and sales.json() == {"data": [], "version": None}
+    assert http.get(f"{s.url}/api/2.0/sales").json()["data"]  # the script is spent
+    categories = http.get(f"{s.url}/api/2.0/product_categories").json()
+    assert categories == {"data": {"categories": []}, "page_info": {"has_next": False, "last_seen": None}}
+    s.set_faults({"rates": {"empty": 1.0}})
+    assert http.get(f"{s.url}/api/2.0/outlets").json() == {"data": [], "version": None}
+    assert s.requests[-1]["status"] == 200
+
+
+def _get(http: requests.Session, url: str, **params: Any) -> requests.Response:
+    resp = http.get(url, params=params)
+    assert resp.status_code == 200
+    return resp
+
+
+def test_vendor_examples_fixture_holds_every_list_endpoint() -> None:
+    fixture = json.loads(VENDOR_EXAMPLES.read_text(encoding="utf-8"))
+    assert "dansleboby/lightspeed-xseries-sdk" in fixture["source"]
+    assert set(fixture["bodies"]) == {
+        "outlets", "users", "taxes", "payment_types", "brands", "suppliers", "product_types", "products",
+        "customers", "inventory", "sales",
+    }  # fmt: skip
+    assert all(isinstance(b["data"], list) and b["data"] for b in fixture["bodies"].values())
+
+
+def test_published_bodies_are_served_exactly_then_filtered_by_version(sim) -> None:
+    s, http = sim
+    bodies = json.loads(VENDOR_EXAMPLES.read_text(encoding="utf-8"))["bodies"]
+    generated = read_all(s, http, "payment_types")
+    for resource in ("payment_types", "brands", "sales"):
+        resp = http.post(f"{s.url}/__sim/publish", json={"resource": resource, "body": bodies[resource]})
+        assert resp.json() == {"resource": resource, "published": True, "records": len(bodies[resource]["data"])}
+    url = f"{s.url}/api/2.0/payment_types"
+    first = _get(http, url)
+    assert first.content == json.dumps(bodies["payment_types"], separators=(",", ":")).encode()
+    assert first.json() == bodies["payment_types"] and _get(http, url, after=0, page_size=1).content == first.content
+    # Versions in the example are out of order: the filter keeps the body's order.
+    later = _get(http, url, after=297938).json()
+    assert [r["version"] for r in later["data"]] == [1120194938, 342955]
+    assert later["version"] == {"min": 342955, "max": 1120194938}
+    assert _get(http, url, after=1120194938).json() == {"data": [], "version": None}
+    assert _get(http, f"{s.url}/api/2.0/brands").json() == bodies["brands"]  # no version anywhere
+    assert _get(http, f"{s.url}/api/2.0/brands", after=1).json() == {"data": [], "version": None}
+    assert s.data.count("payment_types") == 3 and s.data.count("payment_types", after=342955) == 1
+    state = http.get(f"{s.url}/__sim/state").json()
+    assert state["resources"]["sales"] == bodies["sales"]["data"]
+    assert state["published"] == ["brands", "payment_types", "sales"]
+    s.set_faults({"script": ["empty"]})
+    assert _get(http, url).json() == {"data": [], "version": None}  # faults still apply
+    http.post(f"{s.url}/__sim/publish", json={"resource": "payment_types", "body": None})
+    assert read_all(s, http, "payment_types") == generated
+    assert http.post(f"{s.url}/__sim/publish", json={"resource": "nope", "body": {}}).status_code == 400
+
+
+def test_published_categories_and_bodies_without_an_envelope(sim) -> None:
+    s, http = sim
+    body = {
+        "data": {"categories": [{"id": "c-1", "name": "Only"}]},
+        "page_info": {"has_next": True, "last_seen": "c-1"},
+    }
+    s.data.publish("product_categories", body)
+    url = f"{s.url}/api/2.0/product_categories"
+    assert _get(http, url).json() == body and s.data.count("product_categories") == 1
+    assert _get(http, url, after="c-1").json() == {
+        "data": {"categories": []},
+        "page_info": {"has_next": False, "last_seen": None},
+    }
+    bare = [{"id": "x", "version": 7}, "odd", {"id": "y", "version": 9}]
+    s.data.publish("taxes", bare)
+    assert _get(http, f"{s.url}/api/2.0/taxes").json() == bare
+    assert _get(http, f"{s.url}/api/2.0/taxes", after=7).json() == {"data": [bare[2]], "version": {"min": 9, "max": 9}}
+    s.data.publish("product_categories", None)
+    assert len(_get(http, url).json()["data"]["categories"]) == 12

@@ -15,7 +15,7 @@ where a kind is an HTTP status (429, 500, 503, 400, ...) or one of:
 The script is consumed one request at a time (by /retailer too), then `resources`, then `rates`.
 Publishing (POST /__sim/publish {"resource", "body"}; a null body unpublishes) serves that body, exactly,
 to a request without `after` (or after=0), and its records with an integer version above `after` otherwise.
-OAuth (POST /__sim/oauth {client_id, client_secret, refresh_token, access_token}):
+OAuth (POST /__sim/oauth {client_id, client_secret, refresh_token, access_token, delay_s}):
 POST /api/1.0/token refreshes with rotation; POST /__sim/oauth/expire revokes the access token.
 """
 
@@ -308,6 +308,7 @@ class Simulator:
                 "access_token": config.get("access_token", self.token),
                 "refreshes": 0,
                 "rejected_refreshes": 0,
+                "delay_s": float(config.get("delay_s", 0)),
             }
             return {"oauth": True}
 
@@ -321,6 +322,9 @@ class Simulator:
                 self.oauth["access_token"] = None
 
     def token_endpoint(self, form: dict[str, str]) -> Reply:
+        delay = float(self.oauth.get("delay_s", 0)) if self.oauth else 0.0
+        if delay:  # a slow token endpoint (before anything rotates, as if the request were still in flight)
+            time.sleep(delay)
         with self.lock:
             o = self.oauth
             if not o:

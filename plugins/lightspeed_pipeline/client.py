@@ -409,12 +409,12 @@ class LightspeedClient:
                     log.info("%s: HTTP 401 on %s; access token refreshed, retrying", what, shown)
                     continue
                 elif status in (401, 403):
-                    hint = (
-                        "even after refreshing the OAuth token; check the app's scopes and the `lightspeed_api` "
-                        "connection"
-                        if refreshed
-                        else "check the password (access token) of the `lightspeed_api` connection"
-                    )
+                    if status == 403:
+                        hint = "the token lacks access to this endpoint: check its scopes (or the app's)"
+                    elif refreshed:
+                        hint = "even after refreshing the OAuth token; check the `lightspeed_api` connection"
+                    else:
+                        hint = "check the password (access token) of the `lightspeed_api` connection"
                     raise LightspeedAuthError(
                         f"{what}: HTTP {status} on {shown}: the API refused the token; {hint}. "
                         f"Body: {_excerpt(resp.text)!r}",

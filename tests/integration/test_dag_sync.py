@@ -126,7 +126,7 @@ def test_first_second_and_mutated_runs_keep_the_database_equal(
     for e in reg.ENTITIES:
         reqs = by_resource[e.name]
         if e.deletions == "every_run":  # listed in full: from version 0, every page
-            assert [int(r["query"]["after"]) for r in reqs][0] == 0, e.name
+            assert int(reqs[0]["query"]["after"]) == 0, e.name
             assert len(reqs) == minimum_requests(e, len(visible(e, state[e.name]))), e.name
         elif e.versioned:
             assert all(int(r["query"]["after"]) >= cursors[e.name] for r in reqs), e.name

@@ -1,0 +1,440 @@
+"""What a data team relies on without checking: honest health, deletions for every entity,
+one store per database, the vendor's own payloads, and errors that fail fast.
+
+The real DAG (dag.test()) against a real PostgreSQL and the simulator over HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from lightspeed_pipeline import entities as reg
+
+from devtools.simproc import SimulatorProcess
+from tests.conftest import FAST_RETRIES, TOKEN
+from tests.integration.helpers import (
+    _same_json,
+    assert_database_equals_source,
+    requests_by_resource,
+    run_dag,
+    snapshot,
+    sync_state,
+)
+from tests.integration.test_dag_sync import noop_requests
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+NO_FEED = ("users", "taxes", "payment_types", "brands", "suppliers", "product_types", "inventory")
+
+
+def health(db: Any, schema: str) -> dict[str, tuple[str, str | None]]:
+    rows = db.execute(f'SELECT entity_type, sync_status, health_reason FROM "{schema}".sync_health').fetchall()
+    return {r[0]: (r[1], r[2]) for r in rows}
+
+
+@pytest.fixture
+def ui(connections: None, airflow_db: None) -> Any:
+    """The Airflow API server app (with the plugin) and a logged-in viewer's headers."""
+    from airflow.api_fastapi.app import create_app, get_auth_manager
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+    from fastapi.testclient import TestClient
+
+    client = TestClient(create_app())
+    jwt = get_auth_manager().generate_jwt(SimpleAuthManagerUser(username="analyst", role="viewer"))
+    return client, {"Authorization": f"Bearer {jwt}"}
+
+
+def run_log(db: Any, schema: str, run_id: str, status: str = "completed") -> dict[str, dict[str, Any]]:
+    rows = db.execute(
+        f"SELECT entity_type, metadata FROM \"{schema}\".sync_log WHERE status = %s AND metadata->>'run_id' = %s"
+        " AND action IN ('historical_import', 'incremental_sync') ORDER BY id",
+        (status, run_id),
+    ).fetchall()
+    return dict(rows)
+
+
+# -- 1. health that tells the truth ------------------------------------------------------
+
+
+def test_a_failed_entity_is_alert_until_a_successful_rerun(
+    connections: None, simulator: Any, db: Any, schema: str, airflow_db: None, ui: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, auth = ui
+    assert run_dag().state == "success"
+    assert {s for s, _ in health(db, schema).values()} == {"OK"}
+    # products fails (403: fails at once); inventory and sales depend on it and are not run.
+    simulator.faults(resources={"products": 403})
+    run = run_dag()
+    assert run.state == "failed"
+    now = health(db, schema)
+    assert now["products"] == ("ALERT", "latest sync failed")
+    independent = {e.name for e in reg.ENTITIES} - {"products", "inventory", "sales"}
+    assert {now[name][0] for name in independent} == {"OK"}
+    body = client.get("/lightspeed/api/health", headers=auth).json()
+    assert body["overall"] == "ALERT"
+    by_name = {e["entity_type"]: e for e in body["entities"]}
+    assert by_name["products"]["sync_status"] == "ALERT" and by_name["products"]["status"] == "failed"
+    assert "HTTP 403" in by_name["products"]["error_message"]
+    assert [f["resolved"] for f in body["recent_failures"] if f["entity"] == "products"] == [False]
+    page = client.get("/lightspeed/health", headers=auth).text
+    assert "latest sync failed" in page and "resolved by a later sync" not in page
+
+    # The rerun of what failed (what clearing the products group with downstream does).
+    simulator.faults()
+    assert run_dag(entities=["products", "inventory", "sales"]).state == "success"
+    assert {s for s, _ in health(db, schema).values()} == {"OK"}
+    body = client.get("/lightspeed/api/health", headers=auth).json()
+    assert body["overall"] == "OK"
+    assert [f["resolved"] for f in body["recent_failures"] if f["entity"] == "products"] == [True]
+    assert "resolved by a later sync" in client.get("/lightspeed/health", headers=auth).text
+
+
+def test_health_thresholds_follow_the_schedule_and_validation(migrated: Any, schema: str, settings: Any) -> None:
+    from lightspeed_pipeline.db import apply_migrations, schedule_interval_s
+
+    db = migrated
+
+    def status_after(hours: float, **extra: Any) -> str:
+        values = {"status": "success", **extra}
+        sets = ", ".join(f"{k} = %({k})s" for k in values)
+        db.execute(
+            f'UPDATE "{schema}".sync_state SET last_sync_time = now() - make_interval(secs => %(s)s), {sets}'
+            " WHERE entity_type = 'brands'",
+            {"s": hours * 3600, **values},
+        )
+        return health(db, schema)["brands"][0]
+
+    # Daily (the default): OK all day, ALERT after 25 h; never a meaningless WARNING at 3 h.
+    assert status_after(3) == "OK" and status_after(24.5) == "OK" and status_after(25.5) == "ALERT"
+    # Hourly: WARNING after 2 h, as in the seed.
+    apply_migrations(db, settings, run_settings={"schedule_interval_s": schedule_interval_s("@hourly")})
+    assert status_after(1.5) == "OK" and status_after(2.5) == "WARNING" and status_after(26) == "ALERT"
+    # A failed latest sync is ALERT however recent the last success; a standing warning is WARNING.
+    assert status_after(0.1, status="failed") == "ALERT"
+    assert status_after(0.1, warning_message="listing was empty") == "WARNING"
+    db.execute(f"UPDATE \"{schema}\".sync_state SET warning_message = NULL WHERE entity_type = 'brands'")
+    # The latest validation found orphans: WARNING; a clean one after it: OK.
+    for orphans in (3, 0):
+        db.execute(
+            f'INSERT INTO "{schema}".sync_validation (entity_type, row_count, deleted_count, orphan_count,'
+            " duplicate_count, details) VALUES ('brands', 10, 0, %s, 0, '{}')",
+            (orphans,),
+        )
+        assert status_after(0.1) == ("WARNING" if orphans else "OK")
+
+
+# -- 2. deletions for the seven entities without a delete feed ------------------------------
+
+
+def test_records_removed_in_the_store_are_marked_deleted_and_revived(
+    connections: None, simulator: Any, db: Any, schema: str, airflow_db: None
+) -> None:
+    assert run_dag().state == "success"
+    removed = simulator.mutate(remove={name: 1 for name in NO_FEED} | {"product_categories": 1})["changed"]
+    state = simulator.state()
+    simulator.reset_stats()
+    run = run_dag()
+    assert run.state == "success"
+    small = [e.name for e in reg.ENTITIES if e.deletions == "every_run"]
+    assert_database_equals_source(db, schema, state, only=(*small, "product_categories"))
+    logged = run_log(db, schema, run.run_id)
+    assert {name: logged[name]["rows_deleted"] for name in small} == {name: 1 for name in small}
+    # inventory has no delete feed and is big: an ordinary run is incremental, a full refresh reconciles it.
+    gone_inventory = removed["inventory"][0]
+    live = db.execute(f'SELECT deleted_at FROM "{schema}".lightspeed_inventory WHERE id = %s', (gone_inventory,))
+    assert live.fetchone()[0] is None
+    run = run_dag(entities=["inventory"], full_refresh=True)
+    assert run.state == "success"
+    assert_database_equals_source(db, schema, state)
+    assert run_log(db, schema, run.run_id)["inventory"]["rows_deleted"] == 1
+
+    # Nothing changed: nothing is written, the small ones cost 2 requests, every other entity 1.
+    before = snapshot(db, schema)
+    simulator.reset_stats()
+    assert run_dag().state == "success"
+    assert snapshot(db, schema) == before
+    assert simulator.stats()["by_resource"] == noop_requests()
+
+    # A record that comes back is live again; inventory on its weekly cadence reconciles by itself.
+    simulator.mutate(restore={"brands": removed["brands"]}, remove={"inventory": 2})
+    db.execute(
+        f"UPDATE \"{schema}\".sync_state SET last_reconciled_at = now() - interval '8 days'"
+        " WHERE entity_type = 'inventory'"
+    )
+    state = simulator.state()
+    run = run_dag()
+    assert run.state == "success"
+    assert_database_equals_source(db, schema, state)
+    assert run_log(db, schema, run.run_id)["inventory"]["rows_deleted"] == 2
+    assert run_log(db, schema, run.run_id)["brands"]["rows_updated"] == 1  # revived
+    reconciled = db.execute(
+        f"SELECT last_reconciled_at > now() - interval '1 hour' FROM \"{schema}\".sync_state"
+        " WHERE entity_type = 'inventory'"
+    ).fetchone()[0]
+    assert reconciled
+
+
+def test_low_stock_ignores_deleted_products_outlets_and_inventory(
+    connections: None, simulator: Any, db: Any, schema: str, airflow_db: None
+) -> None:
+    assert run_dag().state == "success"
+    low = db.execute(f'SELECT inventory_id, id, outlet_id FROM "{schema}".low_stock_products').fetchall()
+    assert len(low) >= 3
+    inv, product, outlet = low[0][0], low[1][1], low[2][2]
+    db.execute(f'UPDATE "{schema}".lightspeed_inventory SET deleted_at = now() WHERE id = %s', (inv,))
+    db.execute(f'UPDATE "{schema}".lightspeed_products SET deleted_at = now() WHERE id = %s', (product,))
+    db.execute(f'UPDATE "{schema}".lightspeed_outlets SET deleted_at = now() WHERE id = %s', (outlet,))
+    after = db.execute(f'SELECT inventory_id, id, outlet_id FROM "{schema}".low_stock_products').fetchall()
+    assert after and all(i != inv and p != product and o != outlet for i, p, o in after)
+
+
+# -- 3. an empty listing never deletes a table -------------------------------------------------
+
+
+def test_an_empty_listing_marks_nothing_deleted_and_says_so(
+    connections: None, simulator: Any, db: Any, schema: str, airflow_db: None
+) -> None:
+    assert run_dag().state == "success"
+    before = snapshot(db, schema)
+    simulator.faults(resources={"product_categories": "empty", "brands": "empty"})
+    run = run_dag()
+    simulator.faults()
+    assert run.state == "success"
+    assert snapshot(db, schema) == before  # no category, no brand marked deleted
+    logged = run_log(db, schema, run.run_id)
+    for name in ("product_categories", "brands"):
+        assert logged[name]["rows_deleted"] == 0 and logged[name]["reconciled"] is False
+        assert any("listing was empty" in w for w in logged[name]["warnings"]), logged[name]["warnings"]
+        status, reason = health(db, schema)[name]
+        assert status == "WARNING" and "listing was empty" in reason
+    # The next complete listing clears the warning.
+    assert run_dag().state == "success"
+    assert {s for s, _ in health(db, schema).values()} == {"OK"}
+
+
+# -- 4. one store per database -----------------------------------------------------------------
+
+
+def test_a_connection_moved_to_another_store_writes_nothing(
+    connections: None,
+    simulator: Any,
+    db: Any,
+    schema: str,
+    airflow_db: None,
+    pg_dsn: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lightspeed_pipeline.db import DbSettings
+    from lightspeed_pipeline.identity import ensure_same_store
+    from lightspeed_pipeline.store import Store
+    from lightspeed_pipeline.sync import EntitySyncError, sync_entity
+
+    assert run_dag().state == "success"
+    mine = simulator.retailer()
+    stored = db.execute(f'SELECT retailer_id, domain_prefix FROM "{schema}".sync_store').fetchone()
+    assert stored == (mine["id"], "simulator")
+    # A database from before the store check adopts its store without rewriting anything.
+    db.execute(f'DELETE FROM "{schema}".sync_store')
+    before = snapshot(db, schema)
+    assert run_dag().state == "success"
+    assert snapshot(db, schema) == before
+    assert db.execute(f'SELECT retailer_id FROM "{schema}".sync_store').fetchone() == (mine["id"],)
+
+    cursors = {n: v for n, (_, v, _) in sync_state(db, schema).items()}
+    with SimulatorProcess(token=TOKEN, seed=7, store="otherstore") as other:
+        theirs = other.retailer()
+        monkeypatch.setenv("AIRFLOW_CONN_LIGHTSPEED_API", other.airflow_connection(**FAST_RETRIES))
+        run = run_dag()
+        assert run.state == "failed"
+        assert set(requests_by_resource(other.stats())) == {"retailer"}  # asked who it is, read nothing
+        assert snapshot(db, schema) == before
+        states = sync_state(db, schema)
+        assert {n: v for n, (_, v, _) in states.items()} == cursors
+        error = states["sales"][2]
+        assert theirs["id"] in error and "otherstore" in error and mine["id"] in error and "'simulator'" in error
+        logged = db.execute(
+            f"SELECT error_details FROM \"{schema}\".sync_log WHERE status = 'failed' AND entity_type = 'all'"
+            " AND metadata->>'run_id' = %s",
+            (run.run_id,),
+        ).fetchone()[0]
+        assert theirs["id"] in logged
+
+        # An entity task cleared after the connection changed checks too, before reading a record.
+        from lightspeed_pipeline.hooks import LightspeedHook
+
+        store = Store.open(pg_dsn, DbSettings(schema=schema))
+        try:
+            with LightspeedHook().get_conn() as client:
+                with pytest.raises(EntitySyncError, match="store mismatch") as failure:
+                    sync_entity(reg.get("brands"), client, store, check_store=lambda: ensure_same_store(store, client))
+            assert failure.value.permanent
+        finally:
+            store.close()
+        assert snapshot(db, schema) == before
+        assert set(requests_by_resource(other.stats())) == {"retailer"}
+
+        # Pointing it back works.
+        monkeypatch.setenv("AIRFLOW_CONN_LIGHTSPEED_API", simulator.airflow_connection(**FAST_RETRIES))
+        assert run_dag().state == "success"
+        assert {s for s, _ in health(db, schema).values()} == {"OK"}
+
+        # Switching on purpose: the switch_store param names the new store; the copy starts over.
+        monkeypatch.setenv("AIRFLOW_CONN_LIGHTSPEED_API", other.airflow_connection(**FAST_RETRIES))
+        assert run_dag(switch_store="nosuchstore").state == "failed"
+        assert snapshot(db, schema) == before
+        assert run_dag(switch_store="otherstore").state == "success"
+        assert_database_equals_source(db, schema, other.state())
+        assert db.execute(f'SELECT domain_prefix FROM "{schema}".sync_store').fetchone() == ("otherstore",)
+
+
+# -- 5. the vendor's own example payloads -------------------------------------------------------
+
+
+def test_the_vendors_example_payloads_sync_completely(
+    connections: None, simulator: Any, db: Any, schema: str, airflow_db: None
+) -> None:
+    bodies = json.loads((FIXTURES / "vendor_examples.json").read_text())["bodies"]
+    for resource, body in bodies.items():
+        simulator.publish(resource, body)
+    unversioned = [r for r, b in bodies.items() if not any("version" in rec for rec in b["data"])]
+    assert {"brands", "suppliers", "product_types"} <= set(unversioned)
+    run = run_dag()
+    assert run.state == "success"
+    state = simulator.state()
+    for resource, body in bodies.items():
+        entity = reg.get(resource)
+        rows = {
+            r[0]: r[1:] for r in db.execute(f'SELECT id, version, data FROM "{schema}"."{entity.table}"').fetchall()
+        }
+        assert set(rows) == {rec["id"] for rec in body["data"]}, resource
+        for rec in body["data"]:
+            version, data = rows[rec["id"]]
+            assert _same_json(data, rec), (resource, rec["id"])
+            assert version == rec.get("version"), (resource, rec["id"])
+        # Every typed column whose member was sent is filled.
+        for col in entity.columns:
+            if col.sources == (col.name,):
+                sent = [rec for rec in body["data"] if rec.get(col.name) is not None]
+                filled = db.execute(
+                    f'SELECT count(*) FROM "{schema}"."{entity.table}" WHERE "{col.name}" IS NOT NULL'
+                ).fetchone()[0]
+                assert filled == len(sent), (resource, col.name)
+    assert_database_equals_source(db, schema, state, only=tuple(bodies))
+    items = db.execute(f'SELECT count(*) FROM "{schema}".lightspeed_sale_line_items').fetchone()[0]
+    assert items == sum(len(s["line_items"]) for s in bodies["sales"]["data"]) > 0
+    logged = run_log(db, schema, run.run_id)
+    assert all(not meta["untyped_values"] for meta in logged.values())
+    for resource in unversioned:
+        assert any("without any version" in w for w in logged[resource]["warnings"]), resource
+    # A second run rewrites nothing.
+    before = snapshot(db, schema)
+    assert run_dag().state == "success"
+    assert snapshot(db, schema) == before
+
+
+# -- 6. errors no retry can fix fail at once; finishing cleanly ------------------------------
+
+
+def test_permanent_errors_fail_at_once_and_a_failed_reference_list_blocks_nothing(
+    connections: None, simulator: Any, db: Any, schema: str, airflow_db: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LIGHTSPEED_TASK_RETRIES", "2")
+    simulator.faults(resources={"brands": 403, "customer_groups": 404})
+    run = run_dag()
+    assert run.state == "failed"
+    reqs = requests_by_resource(simulator.stats())
+    assert len(reqs["brands"]) == 1 and len(reqs["customer_groups"]) == 1  # no retry of the task
+    failures = db.execute(
+        f"SELECT entity_type, count(*) FROM \"{schema}\".sync_log WHERE status = 'failed'"
+        " AND action <> 'run_summary' AND metadata->>'run_id' = %s GROUP BY 1",
+        (run.run_id,),
+    ).fetchall()
+    assert dict(failures) == {"brands": 1, "customer_groups": 1}
+    states = sync_state(db, schema)
+    # Soft dependants (products needs brands, customers needs customer_groups) still ran, and so
+    # did sales, which needs products and customers.
+    assert {n: s for n, (s, _, _) in states.items() if s != "success"} == {
+        "brands": "failed",
+        "customer_groups": "failed",
+    }
+
+    # A rejected token fails the run in its first task, with one request.
+    simulator.faults()
+    simulator.reset_stats()
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_LIGHTSPEED_API",
+        simulator.airflow_connection(**FAST_RETRIES).replace(TOKEN, "lsxs_pt_revoked"),
+    )
+    assert run_dag().state == "failed"
+    assert simulator.stats()["by_resource"] == {"retailer": 1}
+    # A connection the sync cannot use fails without a request.
+    simulator.reset_stats()
+    monkeypatch.setenv("AIRFLOW_CONN_LIGHTSPEED_API", simulator.airflow_connection(page_size="many"))
+    assert run_dag().state == "failed"
+    assert simulator.stats()["by_resource"] == {}
+
+
+def test_a_long_report_query_does_not_fail_the_run(
+    connections: None,
+    simulator: Any,
+    db: Any,
+    schema: str,
+    airflow_db: None,
+    pg_dsn: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Views are replaced only when their definition changed: a report holding a view never
+    meets the run's DDL (which would wait, then fail on lock_timeout)."""
+    assert run_dag().state == "success"
+    applied = db.execute(f'SELECT name, applied_at FROM "{schema}".schema_views ORDER BY 1').fetchall()
+    assert [n for n, _ in applied] == ["01_daily_sales_summary", "02_low_stock_products", "03_sync_health"]
+    monkeypatch.setenv("AIRFLOW_CONN_LIGHTSPEED_POSTGRES", pg_dsn + ("&" if "?" in pg_dsn else "?") + "lock_timeout=1s")
+    report = psycopg.connect(pg_dsn)
+    try:
+        for view in ("daily_sales_summary", "low_stock_products", "sync_health"):
+            report.execute(f'SELECT count(*) FROM "{schema}"."{view}"').fetchone()  # a transaction holds the views
+        assert run_dag().state == "success"
+    finally:
+        report.rollback()
+        report.close()
+    assert db.execute(f'SELECT name, applied_at FROM "{schema}".schema_views ORDER BY 1').fetchall() == applied
+
+
+def test_the_token_refresh_holds_its_row_lock_no_longer_than_lock_timeout(
+    simulator: Any, pg_dsn: str, schema: str
+) -> None:
+    import time
+
+    from lightspeed_pipeline.client import ClientConfig, LightspeedAPIError, LightspeedClient
+    from lightspeed_pipeline.db import DbSettings, apply_migrations
+    from lightspeed_pipeline.tokens import OAuthConfig, PostgresTokenStore
+
+    client_cfg = {"client_id": "ls-client-1", "client_secret": "ls-secret-0123456789abcdef"}
+    settings = DbSettings(schema=schema, lock_timeout="1s")
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        apply_migrations(conn, settings)
+    simulator.setup_oauth(**client_cfg, refresh_token="rt-1", access_token=TOKEN, delay_s=4)
+    oauth = OAuthConfig(**client_cfg, refresh_token="rt-1", token_url=f"{simulator.url}/api/1.0/token")
+    simulator.expire_access_token()
+    held: list[float] = []
+
+    def refresher() -> None:
+        with psycopg.connect(pg_dsn, autocommit=True) as conn:
+            store = PostgresTokenStore(conn, settings, oauth, simulator.url)
+            config = ClientConfig(base_url=simulator.url, token=TOKEN, oauth=oauth, max_retries=0)
+            client = LightspeedClient(config, token_store=store)
+            started = time.monotonic()
+            with pytest.raises(LightspeedAPIError, match="lock_timeout"):
+                client.get_json("/brands", {}, what="brands")
+            held.append(time.monotonic() - started)
+
+    thread = threading.Thread(target=refresher)
+    thread.start()
+    thread.join(30)
+    assert held and held[0] < 2.0, held  # bounded by 0.8 x lock_timeout, not by the 4 s endpoint
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:  # and the row lock is free again
+        conn.execute(f'SELECT 1 FROM "{schema}".lightspeed_oauth_tokens FOR UPDATE NOWAIT').fetchall()

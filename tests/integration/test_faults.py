@@ -125,8 +125,8 @@ def test_exhausted_retry_budget_fails_clearly_and_the_next_run_resumes(
 ) -> None:
     monkeypatch.setenv("LIGHTSPEED_TASK_RETRIES", "0")
     monkeypatch.setenv("AIRFLOW_CONN_LIGHTSPEED_API", simulator.airflow_connection(**FAST_RETRIES, retry_budget_s=2.5))
-    # Two good pages, then a storm of 429s with Retry-After: 1.
-    simulator.faults(script=["200", "200"], resources={"sales": "429-seconds"}, retry_after_seconds=1)
+    # The store check, two good pages, then a storm of 429s with Retry-After: 1.
+    simulator.faults(script=["200", "200", "200"], resources={"sales": "429-seconds"}, retry_after_seconds=1)
     started = time.monotonic()
     run = run_dag(entities=["sales"])
     assert run.state == "failed" and time.monotonic() - started < 60

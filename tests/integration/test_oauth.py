@@ -57,9 +57,10 @@ def test_a_rejected_personal_token_fails_fast_with_a_clear_message(
     monkeypatch.setenv("AIRFLOW_CONN_LIGHTSPEED_API", conn)
     run = run_dag(entities=["brands"])
     assert run.state == "failed"
-    assert len(requests_by_resource(simulator.stats())["brands"]) == 1  # no retries on 401
+    # The run's first request (the store check) is refused: no retry, no entity request.
+    assert simulator.stats()["by_resource"] == {"retailer": 1}
     error = sync_state(db, schema)["brands"][2]
-    assert error.startswith("brands (page 1, after version 0): HTTP 401 on GET /api/2.0/brands")
+    assert error.startswith("store identity (GET /retailer): HTTP 401 on GET /api/2.0/retailer")
     assert "check the password (access token) of the `lightspeed_api` connection" in error
     assert "lsxs_pt_revoked" not in error
 

@@ -209,7 +209,7 @@ def test_categories_missing_from_a_complete_read_are_marked_deleted(migrated: An
     write(store, "product_categories", [{"id": "a", "name": "A"}, {"id": "b", "name": "B"}])
     again = write(store, "product_categories", [{"id": "a", "name": "A"}])
     assert (again.inserted, again.updated, again.unchanged) == (0, 0, 1)
-    assert store.mark_missing_deleted(entity, ["a"]) == 1
+    assert store.mark_missing_deleted(entity, max_version=None, unversioned_ids=["a"]) == 1
     rows = dict(migrated.execute(f'SELECT id, deleted_at IS NOT NULL FROM "{schema}".lightspeed_product_categories'))
     assert rows == {"a": False, "b": True}
     revived = write(store, "product_categories", [{"id": "b", "name": "B"}])

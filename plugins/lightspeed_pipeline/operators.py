@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from airflow.sdk import BaseOperator
+from airflow.sdk.bases.skipmixin import SkipMixin
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 
 from lightspeed_pipeline import entities as registry
@@ -34,10 +35,25 @@ def selected_entities(params: dict[str, Any] | None) -> set[str]:
     return set(chosen) or set(registry.NAMES)
 
 
-def _store(postgres_conn_id: str) -> Any:
-    from lightspeed_pipeline.hooks import LightspeedPostgresHook
+def _env_float(name: str, default: float) -> float:
+    """A numeric LIGHTSPEED_* setting read at task run time; unset or blank means the default."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise AirflowFailException(f"environment variable {name} must be a number, got {raw!r}") from None
 
-    return LightspeedPostgresHook(postgres_conn_id).get_store()
+
+def _store(postgres_conn_id: str) -> Any:
+    """The target database; a setting the sync cannot use fails the task at once."""
+    from lightspeed_pipeline.hooks import ConnectionConfigError, LightspeedPostgresHook
+
+    try:
+        return LightspeedPostgresHook(postgres_conn_id).get_store()
+    except ConnectionConfigError as exc:
+        raise AirflowFailException(str(exc)) from None
 
 
 @contextmanager
@@ -73,14 +89,17 @@ def fail_fast(exc: BaseException) -> BaseException:
     return exc
 
 
-class MigrateOperator(BaseOperator):
+class MigrateOperator(BaseOperator, SkipMixin):
     """Apply pending SQL migrations, seed sync_state, create changed views, check the store.
 
     The store check (`GET /retailer`, one request) runs before any entity task: a connection
-    now reaching another store fails the run here, and nothing is written.
+    now reaching another store fails the run here, and nothing is written. Then it skips the
+    sync tasks of the entities `params.entities` leaves out, so the scheduler skips them
+    (and what only follows them) without starting a worker for each.
     """
 
     ui_color = "#e8f0fe"
+    inherits_from_skipmixin = True  # a cleared sync it skipped stays skipped (NotPreviouslySkippedDep)
 
     def __init__(
         self,
@@ -100,6 +119,10 @@ class MigrateOperator(BaseOperator):
         from lightspeed_pipeline.identity import verify_store
 
         params = context.get("params") or {}
+        try:
+            chosen = selected_entities(params)
+        except AirflowException as exc:
+            raise AirflowFailException(str(exc)) from None
         switch_to = str(params.get("switch_store") or "").strip() or None
         store = _store(self.postgres_conn_id)
         try:
@@ -124,11 +147,24 @@ class MigrateOperator(BaseOperator):
                     raise fail_fast(exc) from None
         finally:
             store.close()
+        left_out = [name for name in registry.NAMES if name not in chosen]
+        result["entities"] = sorted(chosen, key=registry.NAMES.index)
+        if left_out and self.dag is not None:
+            log.info("params.entities: syncing %s; skipping %s", result["entities"], left_out)
+            ti = context["ti"]
+            ti.xcom_push(key="return_value", value=result)  # skip() ends the task before the return
+            self.skip(ti, [self.dag.get_task(f"{name}.sync") for name in left_out])
         return result
 
 
 class EntitySyncOperator(BaseOperator):
-    """Sync one entity from its stored cursor (or from 0 with params.full_refresh)."""
+    """Sync one entity from its stored cursor (or from 0 with params.full_refresh), then validate it.
+
+    Validation (rows, orphans, duplicates, recorded in sync_validation) runs in the same task,
+    also after a failed sync (the table as it stands): a separate task per entity cost a
+    worker each and a scheduler loop on the critical path. Its counts are in the XCom
+    (`validation`) and the log, and feed sync_health.
+    """
 
     ui_color = "#e6f4ea"
 
@@ -155,7 +191,7 @@ class EntitySyncOperator(BaseOperator):
         if self.entity not in selected_entities(params):
             raise AirflowSkipException(f"{self.entity} is not in params.entities")
         entity = registry.get(self.entity)
-        skip_if_busy = os.environ.get("LIGHTSPEED_LOCK_BUSY", "wait") == "skip"
+        skip_if_busy = os.environ.get("LIGHTSPEED_LOCK_BUSY", "wait").strip() == "skip"
         store = _store(self.postgres_conn_id)
         try:
             with api_client(self.api_conn_id, store) as client:
@@ -165,41 +201,41 @@ class EntitySyncOperator(BaseOperator):
                     store,
                     full_refresh=bool(params.get("full_refresh")),
                     run_id=context.get("run_id"),
-                    lock_wait_s=float(os.environ.get("LIGHTSPEED_LOCK_WAIT_S", 3600)),
+                    lock_wait_s=_env_float("LIGHTSPEED_LOCK_WAIT_S", 3600.0),
                     skip_if_busy=skip_if_busy,
-                    reconcile_every_days=float(os.environ.get("LIGHTSPEED_RECONCILE_DAYS", 7)),
+                    reconcile_every_days=_env_float("LIGHTSPEED_RECONCILE_DAYS", 7.0),
                     check_store=lambda: ensure_same_store(store, client),
                 )
         except EntityBusyError as exc:
             if skip_if_busy:
                 raise AirflowSkipException(str(exc)) from None
+            self._validate(store, context, after_failure=True)
             raise
         except EntitySyncError as exc:
+            self._validate(store, context, after_failure=True)
             raise fail_fast(exc) from exc.__cause__
+        except BaseException:
+            self._validate(store, context, after_failure=True)
+            raise
+        else:
+            out = result.as_dict()
+            out["validation"] = self._validate(store, context)
+            return out
         finally:
             store.close()
-        return result.as_dict()
 
-
-class EntityValidateOperator(BaseOperator):
-    """Count rows, orphans and duplicates of one entity; record them in sync_validation."""
-
-    ui_color = "#fef7e0"
-
-    def __init__(self, *, entity: str, postgres_conn_id: str = POSTGRES_CONN_ID, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        registry.get(entity)
-        self.entity = entity
-        self.postgres_conn_id = postgres_conn_id
-
-    def execute(self, context: Any) -> dict[str, Any]:
+    def _validate(self, store: Any, context: Any, *, after_failure: bool = False) -> dict[str, Any] | None:
+        """Validate the table; after a failed sync a failing validation only logs (the sync's error counts)."""
         from lightspeed_pipeline.validate import validate_entity
 
-        store = _store(self.postgres_conn_id)
         try:
+            store.ensure_connected()
             return validate_entity(registry.get(self.entity), store, run_id=context.get("run_id")).as_dict()
-        finally:
-            store.conn.close()
+        except Exception as exc:
+            if not after_failure:
+                raise
+            log.warning("%s: validation after the failed sync did not run either: %s", self.entity, exc)
+            return None
 
 
 class FinalizeOperator(BaseOperator):
@@ -251,7 +287,8 @@ class FinalizeOperator(BaseOperator):
 
     @staticmethod
     def _entity_states(context: Any) -> dict[str, str]:
-        """Per entity: the worst state of its group's tasks in this run."""
+        """Per entity: the state of its group's sync task in this run (the `finished` gates
+        succeed whatever the sync did, so they say nothing about the entity)."""
         ti = context["ti"]
         try:
             raw = ti.get_task_states(dag_id=ti.dag_id, run_ids=[context["run_id"]])
@@ -259,13 +296,9 @@ class FinalizeOperator(BaseOperator):
             log.warning("could not read task states (%s); using sync_state only", exc)
             return {}
         task_states: dict[str, Any] = raw.get(context["run_id"], {}) if isinstance(raw, dict) else {}
-        rank = {"failed": 4, "upstream_failed": 3, "success": 1, "skipped": 0}
         out: dict[str, str] = {}
         for task_id, state in task_states.items():
-            group, _, _ = task_id.partition(".")
-            if group not in registry.BY_NAME:
-                continue
-            state = str(state or "none")
-            if rank.get(state, 2) >= rank.get(out.get(group, "skipped"), 2) or group not in out:
-                out[group] = state
+            group, _, name = task_id.partition(".")
+            if group in registry.BY_NAME and name == "sync":
+                out[group] = str(state or "none")
         return out

@@ -109,7 +109,7 @@ def main() -> int:
             print(f"PostgreSQL: {pg.version} on port {pg.port} (throwaway)")
         sim = SimulatorProcess(scale=scale, max_page_size=1000)
         print(f"Lightspeed simulator: {sim.url} (scale {scale})")
-        env = airflow_env(work / "airflow", sim.airflow_connection(page_size=1000), dsn)
+        env = airflow_env(work / "airflow", sim.airflow_connection(), dsn)
         print("Preparing Airflow's metadata database ...")
         airflow(env, "db", "migrate")
         airflow(env, "pools", "set", "lightspeed_api", "4", "Lightspeed API: shared request budget")

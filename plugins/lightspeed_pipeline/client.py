@@ -64,7 +64,8 @@ class LightspeedAuthError(LightspeedAPIError):
 
 @dataclass(frozen=True)
 class ClientConfig:
-    """Everything the client needs; built from the `lightspeed_api` connection."""
+    """Everything the client needs; built from the `lightspeed_api` connection (host, password)
+    and the `LIGHTSPEED_<FIELD>` environment variables (`LIGHTSPEED_PAGE_SIZE`, ...): see hooks.py."""
 
     base_url: str  # scheme://host[:port], no trailing slash
     token: str = field(repr=False)  # access token (personal token, or the current OAuth access token)

@@ -12,8 +12,10 @@ import hashlib
 import itertools
 import logging
 import os
+import re
 import time
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,18 +32,18 @@ MIGRATIONS_DIR = SQL_DIR / "migrations"
 VIEWS_DIR = SQL_DIR / "views"
 
 DEFAULT_SCHEMA = "public"
-# libpq parameters that may come from the connection's extra JSON.
-_LIBPQ_EXTRA = (
-    "sslmode",
-    "sslrootcert",
-    "sslcert",
-    "sslkey",
-    "connect_timeout",
-    "application_name",
-    "target_session_attrs",
-    "keepalives",
-    "keepalives_idle",
-)
+# Extra keys PostgresHook (postgres provider 7.1.1) consumes itself and never passes to libpq
+# (its `ignored_extra_options`), plus its `enable_log_db_messages` option: not ours, not libpq,
+# ignored without a word.
+POSTGRES_HOOK_EXTRA = frozenset({
+    "iam", "redshift", "redshift-serverless", "cursor", "cluster-identifier", "workgroup-name",
+    "aws_conn_id", "sqlalchemy_scheme", "sqlalchemy_query", "azure_conn_id", "enable_log_db_messages",
+})  # fmt: skip
+# Our own settings, formerly read from the connection's extra (where they make PostgresHook fail:
+# libpq rejects them): now environment variables `LIGHTSPEED_<KEY>`; the extra keys still work.
+DB_SETTING_KEYS = ("statement_timeout", "lock_timeout")
+_CONNECTION_FIELDS = ("host", "port", "user", "password", "dbname")
+_DURATION = re.compile(r"\s*\d+(\.\d+)?\s*(us|ms|s|min|h|d)?\s*")  # units are case-sensitive
 
 
 class MigrationError(RuntimeError):
@@ -89,25 +91,114 @@ def target_schema() -> str:
     return os.environ.get("LIGHTSPEED_SCHEMA", "").strip() or DEFAULT_SCHEMA
 
 
+def env_name(key: str) -> str:
+    """The environment variable of one of our settings: `page_size` -> `LIGHTSPEED_PAGE_SIZE`."""
+    return f"LIGHTSPEED_{key.upper()}"
+
+
+def env_setting(key: str) -> str | None:
+    """`LIGHTSPEED_<KEY>` from the environment; None when unset or blank."""
+    value = os.environ.get(env_name(key), "").strip()
+    return value or None
+
+
+_warned: tuple[Any, set[tuple[str, ...]]] = (None, set())
+
+
+def _task_key() -> Any:
+    """The running task instance (so each task warns once), or None outside a task."""
+    try:
+        from airflow.sdk import get_current_context
+
+        ti = get_current_context()["ti"]
+        return (ti.dag_id, ti.run_id, ti.task_id, ti.map_index, getattr(ti, "try_number", None))
+    except Exception:
+        return None
+
+
+def warn_once(*what: str, message: str, logger: logging.Logger = log) -> None:
+    """Log `message` (a warning: it shows in the Airflow task log) once per task and `what`.
+
+    The message names keys and variables, never a value (the values may be secrets).
+    """
+    global _warned
+    task = _task_key()
+    if _warned[0] != task:
+        _warned = (task, set())
+    if what in _warned[1]:
+        return
+    _warned[1].add(what)
+    logger.warning("%s", message)
+
+
+@cache
+def libpq_keywords() -> frozenset[str]:
+    """Every connection parameter the linked libpq knows (`sslmode`, `options`, `keepalives`, ...)."""
+    from psycopg import pq
+
+    return frozenset(o.keyword.decode() for o in pq.Conninfo.get_defaults())
+
+
+def _duration(value: Any, source: str) -> str:
+    text = str(value).strip()
+    if not _DURATION.fullmatch(text):
+        raise ValueError(
+            f"{source} must be a duration such as 15min, 60s or 30000 (milliseconds; 0: no limit), got {text!r}"
+        )
+    return text
+
+
 def connect_kwargs_from_airflow(conn: Any) -> tuple[dict[str, Any], DbSettings]:
-    """psycopg keyword arguments and settings from an Airflow postgres connection."""
+    """psycopg keyword arguments and settings from an Airflow postgres connection.
+
+    Every extra key libpq knows goes to psycopg as is (so `PostgresHook` and the sync see the
+    same connection). Keys PostgresHook consumes itself are ignored; `statement_timeout` and
+    `lock_timeout` (ours; deprecated there, since PostgresHook hands them to libpq, which
+    rejects them) win over `LIGHTSPEED_STATEMENT_TIMEOUT` / `LIGHTSPEED_LOCK_TIMEOUT`; any other
+    key is ignored with a warning.
+    """
     extra = conn.extra_dejson or {}
+    conn_id = getattr(conn, "conn_id", None) or "lightspeed_postgres"
     kwargs: dict[str, Any] = {
         "host": conn.host or None,
         "port": conn.port or None,
         "user": conn.login or None,
         "password": conn.password or None,
-        "dbname": conn.schema or extra.get("dbname") or None,
+        "dbname": conn.schema or None,
     }
-    for key in _LIBPQ_EXTRA:
-        if extra.get(key) not in (None, ""):
-            kwargs[key] = extra[key]
+    known = libpq_keywords()
+    for key, value in extra.items():
+        if key in DB_SETTING_KEYS or key in POSTGRES_HOOK_EXTRA:
+            continue
+        if key not in known:
+            warn_once(
+                conn_id,
+                key,
+                message=f"connection `{conn_id}`: extra key {key!r} is not a libpq connection parameter;"
+                " ignored (Airflow's PostgresHook would fail on it)",
+            )
+            continue
+        if value in (None, ""):
+            continue
+        if key in _CONNECTION_FIELDS and kwargs[key] is not None:
+            continue  # the connection's own field wins (as for `dbname` vs `schema` before)
+        kwargs[key] = value
     kwargs.setdefault("application_name", "lightspeed_sync")
-    settings = DbSettings(
-        schema=target_schema(),
-        statement_timeout=str(extra.get("statement_timeout", DbSettings.statement_timeout)),
-        lock_timeout=str(extra.get("lock_timeout", DbSettings.lock_timeout)),
-    )
+    timeouts: dict[str, str] = {}
+    for key in DB_SETTING_KEYS:
+        if key in extra:
+            warn_once(
+                conn_id,
+                key,
+                message=f"connection `{conn_id}`: extra key {key!r} is deprecated: Airflow's PostgresHook"
+                f" passes every extra key to libpq, which rejects it; set the environment variable"
+                f" {env_name(key)} instead (the extra key still wins while it is there)",
+            )
+        if extra.get(key) not in (None, ""):
+            timeouts[key] = _duration(extra[key], f"connection `{conn_id}`: extra {key!r}")
+        elif (value := env_setting(key)) is not None:
+            timeouts[key] = _duration(value, f"environment variable {env_name(key)}")
+    settings = DbSettings(schema=target_schema(), **timeouts)
     return {k: v for k, v in kwargs.items() if v is not None}, settings
 
 

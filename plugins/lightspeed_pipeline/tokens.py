@@ -5,7 +5,8 @@ old one (and the old access token). So the new pair must be stored durably BEFOR
 new access token is used, and two tasks must never refresh with the same refresh token.
 
 The pair lives in the target database (`lightspeed_oauth_tokens`), encrypted with a
-key derived from the OAuth client secret (which lives in the Airflow connection):
+key derived from the OAuth client secret (which lives in the Airflow connection, in its
+password as a JSON object {"refresh_token", "client_id", "client_secret"}):
   * a row lock (`SELECT ... FOR UPDATE`) serialises refreshes across tasks and workers:
     the first task refreshes, the others wait, then see a newer access token and reuse it;
     the HTTP exchange made under that lock must answer within 80 % of the database's
@@ -37,7 +38,9 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, repr=False)
 class OAuthConfig:
-    """OAuth settings from the connection extra. repr() hides every secret."""
+    """OAuth settings from the connection: its password as a JSON object (or, deprecated, its extra).
+
+    repr() hides every secret."""
 
     client_id: str
     client_secret: str

@@ -147,9 +147,11 @@ def _secrets_found(haystacks: dict[str, str], secrets: dict[str, str]) -> list[s
     return [f"{name} in {where}" for where, text in haystacks.items() for name, s in secrets.items() if s in text]
 
 
+@pytest.mark.parametrize("form", ["password-json", "extra-deprecated"])
 def test_no_secret_reaches_logs_sync_tables_errors_or_xcom(
-    simulator: Any, pg_dsn: str, schema: str, tmp_path: Path, db: Any
+    simulator: Any, pg_dsn: str, schema: str, tmp_path: Path, db: Any, form: str
 ) -> None:
+    """Both OAuth forms: the secrets as a JSON password (recommended), and in extra (deprecated)."""
     password = "Db-Pa55word-never-printed"
     parts = urlsplit(pg_dsn)  # trust auth: the password is accepted and ignored, but it is in the DSN
     dsn = urlunsplit((parts.scheme, f"{parts.username}:{password}@{parts.hostname}:{parts.port}", parts.path, "", ""))
@@ -167,11 +169,17 @@ def test_no_secret_reaches_logs_sync_tables_errors_or_xcom(
         AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "dags"),
         AIRFLOW__CORE__PLUGINS_FOLDER=str(ROOT / "plugins"),
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
-        AIRFLOW_CONN_LIGHTSPEED_API=simulator.airflow_connection(**FAST_RETRIES, **client),
         AIRFLOW_CONN_LIGHTSPEED_POSTGRES=dsn,
         LIGHTSPEED_SCHEMA=schema,
         LIGHTSPEED_TASK_RETRIES="0",
     )
+    if form == "extra-deprecated":
+        env["AIRFLOW_CONN_LIGHTSPEED_API"] = simulator.airflow_connection(**FAST_RETRIES, **client)
+    else:
+        oauth_password = json.dumps({**client, "access_token": TOKEN})
+        conn = {"conn_type": "http", "host": simulator.url, "password": oauth_password, "extra": {"timeout": 30}}
+        env["AIRFLOW_CONN_LIGHTSPEED_API"] = json.dumps(conn)
+        env.update({f"LIGHTSPEED_{k.upper()}": str(v) for k, v in FAST_RETRIES.items()})
     airflow = str(Path(sys.executable).parent / "airflow")
     subprocess.run([airflow, "db", "migrate"], cwd=tmp_path, env=env, check=True, capture_output=True)
     proc = subprocess.run([airflow, "dags", "test", "lightspeed_sync"], cwd=tmp_path, env=env, capture_output=True,

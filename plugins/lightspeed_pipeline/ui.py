@@ -160,7 +160,8 @@ def create_app() -> Any:
     from fastapi.responses import HTMLResponse
 
     guard = [Depends(requires_access_dag("GET", param_dag_id=DAG_ID))]
-    app = FastAPI(title="Lightspeed sync health", dependencies=guard)
+    # FastAPI's own /docs, /redoc and /openapi.json are not routes the guard covers: off.
+    app = FastAPI(title="Lightspeed sync health", dependencies=guard, docs_url=None, redoc_url=None, openapi_url=None)
 
     @app.get("/health", response_class=HTMLResponse)
     def health_page() -> str:

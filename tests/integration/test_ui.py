@@ -30,6 +30,25 @@ def test_anonymous_and_forged_requests_are_refused(client: Any) -> None:
         assert client.get(path, headers={"Authorization": "Bearer not-a-jwt"}).status_code == 403
 
 
+def test_no_unguarded_route_in_the_plugin(client: Any) -> None:
+    """FastAPI's docs and schema routes bypass app dependencies: they are switched off, and
+    every route the plugin still has needs a login."""
+    from lightspeed_pipeline.ui import create_app
+
+    for path in (
+        "/lightspeed/docs",
+        "/lightspeed/redoc",
+        "/lightspeed/openapi.json",
+        "/lightspeed/docs/oauth2-redirect",
+    ):
+        for headers in ({}, {"Authorization": f"Bearer {token()}"}):
+            assert client.get(path, headers=headers).status_code == 404, path
+    routes = [r.path for r in create_app().routes]
+    assert sorted(routes) == ["/api/health", "/health"]
+    for path in routes:
+        assert client.get(f"/lightspeed{path}").status_code == 401
+
+
 def test_health_json_and_page_for_a_logged_in_user(client: Any, migrated: Any, schema: str) -> None:
     migrated.execute(
         f"UPDATE \"{schema}\".sync_state SET status = 'success', last_sync_time = now() - interval '3 hours',"

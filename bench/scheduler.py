@@ -1,0 +1,152 @@
+"""The fixed cost of a run under a real scheduler: no-op runs of the DAG, timed.
+
+Starts the deployment's processes natively (devtools/airflow_stack.py: api-server,
+scheduler, dag-processor, triggerer, LocalExecutor, metadata on PostgreSQL), syncs the
+simulator once, then triggers `--runs` no-op runs (nothing changed: 1-2 requests per entity,
+0 rows) and prints, per run, the wall time from the trigger request to the run's end, the
+worker tasks it started and their mean duration, and the CPU seconds the Airflow processes
+used; each with docker-compose.yaml's Airflow settings and with Airflow's defaults.
+`--compare REF` measures the DAG of another git revision the same way (in a temporary
+worktree), so a change to the DAG's shape is judged on the same machine, minutes apart.
+
+    .venv/bin/python bench/scheduler.py [--runs 3] [--compare <git-ref>] [--out bench/scheduler.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "plugins"))
+
+from devtools.airflow_stack import AirflowStack, compose_settings  # noqa: E402
+from devtools.simproc import SimulatorProcess  # noqa: E402
+
+DAG_ID = "lightspeed_sync"
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_s(session_ids: set[int]) -> float:
+    """CPU seconds (own and reaped children) of every live process in these sessions."""
+    total = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) in session_ids:
+            total += sum(int(x) for x in fields[11:15])
+    return total / TICK
+
+
+def measure(root: Path, pg_dsn: str, runs: int, settings: dict[str, str]) -> dict[str, Any]:
+    import psycopg
+
+    schema = f"bench_sched_{uuid.uuid4().hex[:8]}"
+    with SimulatorProcess(token="bench-token") as sim:
+        env = {
+            "AIRFLOW_CONN_LIGHTSPEED_API": sim.airflow_connection(page_size=200),
+            "AIRFLOW_CONN_LIGHTSPEED_POSTGRES": pg_dsn,
+            "LIGHTSPEED_SCHEMA": schema,
+            "LIGHTSPEED_TASK_RETRIES": "0",
+        }
+        try:
+            with AirflowStack(pg_dsn, env, root=root, settings=settings) as st:
+                st.wait_for_dag(DAG_ID)
+                st.unpause(DAG_ID)
+                first = st._wait(lambda: st.runs(DAG_ID), 60, "the scheduled run")[0]["dag_run_id"]
+                if st.wait_run(DAG_ID, first)["state"] != "success":
+                    raise RuntimeError(f"the first run failed:\n{st.logs('scheduler')}")
+                sessions = {os.getsid(p.pid) for p in st.procs.values()}
+                out = []
+                for _ in range(runs):
+                    time.sleep(2)  # let the scheduler go idle, as before a daily run
+                    cpu0, began = _cpu_s(sessions), time.monotonic()
+                    run_id = st.trigger(DAG_ID)
+                    run = st.wait_run(DAG_ID, run_id)
+                    wall, cpu = time.monotonic() - began, _cpu_s(sessions) - cpu0
+                    tis = [
+                        ti
+                        for ti in st.task_instances(DAG_ID, run_id).values()
+                        if ti["operator"] != "EmptyOperator" and ti["duration"] is not None
+                    ]
+                    out.append(
+                        {
+                            "state": run["state"],
+                            "wall_s": round(wall, 2),
+                            "worker_tasks": len(tis),
+                            "task_duration_mean_s": round(statistics.mean(float(t["duration"]) for t in tis), 3),
+                            "airflow_cpu_s": round(cpu, 2),
+                        }
+                    )
+                    print(f"  {root.name}: {out[-1]}", flush=True)
+        finally:
+            with psycopg.connect(pg_dsn, autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    walls = [r["wall_s"] for r in out]
+    return {"runs": out, "wall_s_median": statistics.median(walls), "wall_s_min": min(walls)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--compare", help="a git revision to measure the same way (e.g. the commit before a change)")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "scheduler.json"))
+    args = parser.parse_args()
+
+    from devtools.pg import ThrowawayPostgres
+
+    results: dict[str, Any] = {
+        "machine": {"cores": os.cpu_count(), "python": platform.python_version()},
+        "what": "no-op run of lightspeed_sync under api-server + scheduler + dag-processor + triggerer, LocalExecutor",
+    }
+    dsn = os.environ.get("LIGHTSPEED_TEST_DSN")
+    with ThrowawayPostgres() if not dsn else _nothing() as pg:
+        dsn = dsn or pg.dsn
+        assert dsn
+        setups = {"compose settings": compose_settings(), "airflow defaults": {}}
+        trees = {"current": ROOT}
+        git = ["git", "-C", str(ROOT)]
+        if args.compare:
+            rev = subprocess.run(
+                [*git, "rev-parse", "--short", args.compare], capture_output=True, text=True, check=True
+            ).stdout.strip()
+            trees[f"revision {rev}"] = Path(tempfile.mkdtemp(prefix="lightspeed-bench-")) / rev
+            subprocess.run([*git, "worktree", "add", "--detach", str(trees[f"revision {rev}"]), rev], check=True)
+        try:
+            for name, tree in trees.items():
+                for setup, settings in setups.items():
+                    print(f"{name}, {setup} {settings}:", flush=True)
+                    results[f"{name}, {setup}"] = measure(tree, dsn, args.runs, settings)
+        finally:
+            for tree in trees.values():
+                if tree != ROOT:
+                    subprocess.run([*git, "worktree", "remove", "--force", str(tree)], check=False)
+    print(json.dumps({k: v for k, v in results.items() if k != "machine"}, indent=2))
+    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+
+
+class _nothing:
+    dsn = None
+
+    def __enter__(self) -> _nothing:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+if __name__ == "__main__":
+    main()

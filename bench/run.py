@@ -10,7 +10,7 @@ Starts its own PostgreSQL (fsync on) and simulator (pages of 1 000), then measur
   6. peak RSS of the process syncing sales at 1x and at `--rss-factor` x the sales;
   7. the DAG file's parse time (median of 5 cold interpreters);
   8. prefetching on vs off (sales import), and a small rate-limit budget with two tasks.
-Prints a table and writes bench/results.json. Numbers, not assertions: see README "Performance".
+Prints a table and writes bench/results.json. Numbers, not assertions: see docs/performance.md.
 """
 
 from __future__ import annotations

@@ -36,6 +36,7 @@ from devtools.simproc import SimulatorProcess  # noqa: E402
 
 DAG_ID = "lightspeed_sync"
 TICK = os.sysconf("SC_CLK_TCK")
+IDLE_S = 30
 
 
 def _cpu_s(session_ids: set[int]) -> float:
@@ -92,11 +93,22 @@ def measure(root: Path, pg_dsn: str, runs: int, settings: dict[str, str]) -> dic
                         }
                     )
                     print(f"  {root.name}: {out[-1]}", flush=True)
+                # What the setting costs between runs: the processes' CPU while nothing runs.
+                time.sleep(3)
+                cpu0 = {n: _cpu_s({os.getsid(p.pid)}) for n, p in st.procs.items()}
+                time.sleep(IDLE_S)
+                idle = {n: round(100 * (_cpu_s({os.getsid(p.pid)}) - cpu0[n]) / IDLE_S, 1) for n, p in st.procs.items()}
+                print(f"  idle CPU, % of one core: {idle}", flush=True)
         finally:
             with psycopg.connect(pg_dsn, autocommit=True) as conn:
                 conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
     walls = [r["wall_s"] for r in out]
-    return {"runs": out, "wall_s_median": statistics.median(walls), "wall_s_min": min(walls)}
+    return {
+        "runs": out,
+        "wall_s_median": statistics.median(walls),
+        "wall_s_min": min(walls),
+        "idle_cpu_pct_of_one_core": idle,
+    }
 
 
 def main() -> None:

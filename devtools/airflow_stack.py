@@ -147,6 +147,11 @@ class AirflowStack:
         with psycopg.connect(self.pg_dsn, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{self.dbname}"')
         (self.home / "passwords.json").write_text(json.dumps({self.user: self.password}))
+        # docker-compose.yaml mounts ./config at $AIRFLOW_HOME/config: the same file here.
+        local_settings = self.root / "config" / "airflow_local_settings.py"
+        if local_settings.exists():
+            (self.home / "config").mkdir(exist_ok=True)
+            shutil.copy(local_settings, self.home / "config" / local_settings.name)
         # What docker-compose.yaml's airflow-init does.
         self.airflow("db", "migrate")
         self.airflow("pools", "import", str(self.root / "pools.json"))

@@ -364,3 +364,28 @@ def test_dockerfile_matches_the_pins() -> None:
         if not src.startswith("--"):
             assert "*" not in ignore or f"!{src}" in ignore, f"{src} is COPYed but .dockerignore leaves it out"
     assert ("*" in ignore and "!.env" not in ignore) or ".env" in ignore, ".env must stay out of the image"
+
+
+def test_local_settings_reach_airflow_home_config_and_preload_the_sync() -> None:
+    """Airflow imports $AIRFLOW_HOME/config/airflow_local_settings.py in every process: the
+    compose file mounts ./config there, and the file preloads the sync's modules (so tasks the
+    LocalExecutor forks from the scheduler skip those imports) without defining any policy."""
+    import subprocess
+    import sys
+
+    home = AIRFLOW_HOME
+    if m := re.search(r"^ENV\s+AIRFLOW_HOME[= ](\S+)", DOCKERFILE, re.M):
+        home = PurePosixPath(m.group(1))
+    assert mounts(COMMON).get("config") == home / "config"
+    local_settings = ROOT / "config" / "airflow_local_settings.py"
+    probe = (
+        "import sys; import airflow_local_settings as s; "
+        "assert s.__all__ == []; "
+        "print(sorted(m for m in ('psycopg', 'requests', 'lightspeed_pipeline.sync') if m in sys.modules))"
+    )
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{local_settings.parent}:{ROOT / 'plugins'}"}
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['lightspeed_pipeline.sync', 'psycopg', 'requests']"
+    # Without the package on the path it still imports (Airflow must start regardless).
+    env["PYTHONPATH"] = str(local_settings.parent)
+    subprocess.run([sys.executable, "-c", "import airflow_local_settings"], env=env, check=True)

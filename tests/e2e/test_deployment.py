@@ -154,7 +154,7 @@ def test_the_deployment_under_a_real_scheduler(
 
     # The fixed cost of a run: nothing changed, one or two requests per entity, 0 rows.
     noop_s = []
-    for _ in range(2):
+    for _ in range(3):  # the best of three: a run's fixed cost, not a neighbour's load
         noop_id, noop_run, seconds = _timed_run(st, lambda: st.trigger(DAG_ID))
         assert noop_run["state"] == "success", _states(st, noop_id)
         noop_s.append(seconds)

@@ -36,8 +36,20 @@ os.environ.setdefault("LIGHTSPEED_TASK_RETRIES", "1")
 TOKEN = "lsxs_pt_test-token-0123456789"
 
 
+E2E_REPORT = pytest.StashKey[dict[str, Any]]()
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """The end-to-end test's timings, in every `make test` log (CI's included)."""
+    report = config.stash.get(E2E_REPORT, None)
+    if report:
+        terminalreporter.write_sep("-", "end-to-end timings under the real scheduler (seconds)")
+        for key, value in report.items():
+            terminalreporter.write_line(f"{key}: {value}")
 
 
 @pytest.fixture(scope="session")

@@ -6,8 +6,8 @@ the same settings (LocalExecutor, metadata on PostgreSQL, the pool created from 
 It checks what only a real scheduler shows: the scheduled run, a failed entity failing only
 itself and what needs it, the health JSON behind the login, clearing a group, the one-entity
 run the `entities` param starts (skipped by the scheduler without workers), and the fixed
-cost of a run. Timings are printed (run pytest with -s to see them) and written to
-`$LIGHTSPEED_E2E_REPORT` when set.
+cost of a run. Timings are printed in pytest's summary (the timelines with -s) and written
+to `$LIGHTSPEED_E2E_REPORT` when set.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from lightspeed_pipeline import entities as reg
 
 from devtools.airflow_stack import AirflowStack
 from devtools.simproc import SimulatorProcess
-from tests.conftest import TOKEN
+from tests.conftest import E2E_REPORT, TOKEN
 from tests.integration.helpers import assert_database_equals_source, sync_state
 
 DAG_ID = "lightspeed_sync"
@@ -83,7 +83,7 @@ def _timed_run(st: AirflowStack, start: Any) -> tuple[str, dict[str, Any], float
 
 
 def test_the_deployment_under_a_real_scheduler(
-    stack: tuple[AirflowStack, SimulatorProcess], db: Any, schema: str
+    stack: tuple[AirflowStack, SimulatorProcess], db: Any, schema: str, request: pytest.FixtureRequest
 ) -> None:
     st, sim = stack
     report: dict[str, Any] = {}
@@ -165,6 +165,7 @@ def test_the_deployment_under_a_real_scheduler(
     report["noop_task_s_mean"] = round(sum(float(ti["duration"] or 0) for ti in workers) / len(workers), 3)
     assert_database_equals_source(db, schema, sim.state())
 
+    request.config.stash[E2E_REPORT] = report  # printed in pytest's summary (tests/conftest.py)
     print(f"\ne2e timings: {json.dumps(report)}")
     for run_id in (failed_id, one_id, noop_id):
         print(_timeline(st, run_id))

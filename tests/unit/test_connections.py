@@ -237,7 +237,7 @@ def test_bad_numbers_say_which_setting_is_wrong(
 
 
 def test_libpq_extras_pass_through_and_postgres_hook_keys_are_dropped(caplog: pytest.LogCaptureFixture) -> None:
-    extra = {
+    libpq = {
         "sslmode": "require",
         "options": "-c statement_timeout=60000",
         "keepalives": 1,
@@ -246,6 +246,9 @@ def test_libpq_extras_pass_through_and_postgres_hook_keys_are_dropped(caplog: py
         "target_session_attrs": "read-write",
         "gssencmode": "disable",
         "connect_timeout": 10,
+    }
+    extra = {
+        **libpq,
         # PostgresHook's own: ignored without a word
         "cursor": "dictcursor",
         "iam": False,
@@ -263,14 +266,7 @@ def test_libpq_extras_pass_through_and_postgres_hook_keys_are_dropped(caplog: py
         "user": "sync",
         "password": "pg-password-0123456789",
         "dbname": "postgres",
-        "sslmode": "require",
-        "options": "-c statement_timeout=60000",
-        "keepalives": 1,
-        "keepalives_idle": 30,
-        "keepalives_interval": 10,
-        "target_session_attrs": "read-write",
-        "gssencmode": "disable",
-        "connect_timeout": 10,
+        **libpq,
         "application_name": "lightspeed_sync",
     }
     assert (settings.statement_timeout, settings.lock_timeout) == ("15min", "60s")

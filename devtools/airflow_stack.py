@@ -89,9 +89,12 @@ class AirflowStack:
         password: str | None = None,
         root: Path = ROOT,
         settings: dict[str, str] | None = None,
+        extra_dags: dict[str, str] | None = None,
     ) -> None:
         """`root`: the checkout whose dags/ and plugins/ to deploy (bench/scheduler.py compares two);
-        `settings`: Airflow settings (default: docker-compose.yaml's, `compose_settings()`)."""
+        `settings`: Airflow settings (default: docker-compose.yaml's, `compose_settings()`);
+        `extra_dags`: file name -> source of DAG files deployed beside the project's (a
+        downstream DAG a test schedules on an Asset)."""
         self.pg_dsn = pg_dsn
         self.root = root
         self.home = Path(tempfile.mkdtemp(prefix="lightspeed-e2e-airflow-"))
@@ -105,10 +108,18 @@ class AirflowStack:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
         self.env.update(compose_settings() if settings is None else settings)
         self.env.update(env)
+        dags_folder = root / "dags"
+        if extra_dags:
+            dags_folder = self.home / "dags"
+            dags_folder.mkdir()
+            for path in (root / "dags").glob("*.py"):
+                (dags_folder / path.name).symlink_to(path)
+            for name, source in extra_dags.items():
+                (dags_folder / name).write_text(source)
         self.env.update(
             {
                 "AIRFLOW_HOME": str(self.home),
-                "AIRFLOW__CORE__DAGS_FOLDER": str(root / "dags"),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
                 "AIRFLOW__CORE__PLUGINS_FOLDER": str(root / "plugins"),
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
                 "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",

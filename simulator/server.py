@@ -13,6 +13,8 @@ where a kind is an HTTP status (429, 500, 503, 400, ...) or one of:
   empty     a 200 with an empty listing in the resource's own envelope ({"data": [], "version": null}, or
             an empty categories page with has_next false); /retailer answers {"data": {}}
 The script is consumed one request at a time (by /retailer too), then `resources`, then `rates`.
+GET /__sim/stats lists every API request served: resource, query, status (or reset/cut) and `bytes`,
+the body bytes written (a timeout's body is counted though the client may have given up on it).
 Publishing (POST /__sim/publish {"resource", "body"}; a null body unpublishes) serves that body, exactly,
 to a request without `after` (or after=0), and its records with an integer version above `after` otherwise.
 OAuth (POST /__sim/oauth {client_id, client_secret, refresh_token, access_token, delay_s}):
@@ -172,6 +174,7 @@ class Simulator:
             self.requests.append(entry)
             reply = self._api(resource, query, auth)
             entry["status"] = reply.status if reply.action not in ("reset", "cut") else reply.action
+            entry["bytes"] = reply.body_bytes_sent
             delay = self.delays.get(resource, 0.0)
         if delay:
             time.sleep(delay)
@@ -401,6 +404,13 @@ class Reply:
     def __init__(self, status: int, headers: dict[str, str], body: bytes, action: str | None = None) -> None:
         self.status, self.headers, self.body, self.action = status, headers, body, action
         self.sleep_s = 0.0
+
+    @property
+    def body_bytes_sent(self) -> int:
+        """Body bytes the handler writes: none for a reset, half for a cut (see `_Handler._send`)."""
+        if self.action == "reset":
+            return 0
+        return len(self.body) // 2 if self.action == "cut" else len(self.body)
 
     def with_headers(self, headers: dict[str, str]) -> Reply:
         self.headers = {**self.headers, **headers}

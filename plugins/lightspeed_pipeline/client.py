@@ -28,6 +28,7 @@ from typing import Any
 import msgspec
 import requests
 
+from lightspeed_pipeline.metrics import LatencySample
 from lightspeed_pipeline.tokens import MemoryTokenStore, OAuthConfig, TokenGrant, TokenStore
 
 log = logging.getLogger(__name__)
@@ -91,13 +92,30 @@ class ClientConfig:
 
 @dataclass
 class ClientStats:
+    """What the client did, for `sync_log.metadata` (see `metrics.METRICS` for the documented keys)."""
+
     requests: int = 0
     retries: int = 0
-    waited_s: float = 0.0
+    waited_s: float = 0.0  # every wait before a retry (backoff and Retry-After)
+    rate_limited_s: float = 0.0  # the part of waited_s that followed a 429
     paced: int = 0  # requests held back to stay inside the rate limit
     paced_s: float = 0.0
     token_refreshes: int = 0
+    http_429: int = 0
+    http_5xx: int = 0
+    bytes_received: int = 0  # response bodies, as decoded
     statuses: Counter[str] = field(default_factory=Counter)
+    latency: LatencySample = field(default_factory=LatencySample)  # per answered request, seconds
+
+    def answered(self, status: int, body_bytes: int, seconds: float) -> None:
+        """Count one HTTP answer: its status, body size and latency (request sent to body read)."""
+        self.statuses[str(status)] += 1
+        self.bytes_received += body_bytes
+        self.latency.add(seconds)
+        if status == 429:
+            self.http_429 += 1
+        elif 500 <= status <= 599:
+            self.http_5xx += 1
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -107,6 +125,11 @@ class ClientStats:
             "retry_wait_s": round(self.waited_s, 3),
             "paced": self.paced,
             "paced_s": round(self.paced_s, 3),
+            "rate_limit_wait_s": round(self.rate_limited_s + self.paced_s, 3),
+            "http_429": self.http_429,
+            "http_5xx": self.http_5xx,
+            "bytes_received": self.bytes_received,
+            **self.latency.as_dict(),
             "statuses": dict(self.statuses),
         }
 
@@ -387,14 +410,17 @@ class LightspeedClient:
             self.stats.requests += 1
             reason: str
             retry_after: float | None = None
+            status = 0
+            sent = time.perf_counter()
             try:
+                # Not streamed: get() returns once the whole body is read, so this is the request's latency.
                 resp = self.session.get(url, params=params, timeout=(self.config.connect_timeout, self.config.timeout))
             except TRANSPORT_ERRORS as exc:
                 self.stats.statuses[type(exc).__name__] += 1
                 reason = f"{type(exc).__name__}: {_excerpt(str(exc), 200)}"
             else:
                 status = resp.status_code
-                self.stats.statuses[str(status)] += 1
+                self.stats.answered(status, len(resp.content), time.perf_counter() - sent)
                 self.pacer.observe(resp.headers, time.monotonic(), counted=status != 429)
                 if 200 <= status < 300:
                     try:
@@ -448,6 +474,8 @@ class LightspeedClient:
             self._sleep(delay)
             waited += delay
             self.stats.waited_s += delay
+            if status == 429:
+                self.stats.rate_limited_s += delay
             self.stats.retries += 1
             attempt += 1
 

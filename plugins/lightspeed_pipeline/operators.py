@@ -176,14 +176,20 @@ class EntitySyncOperator(BaseOperator):
         postgres_conn_id: str = POSTGRES_CONN_ID,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        from lightspeed_pipeline.assets import entity_alias
+
         registry.get(entity)  # fail at parse time on a typo
+        # The table's Asset is updated through this alias, and only when rows changed.
+        kwargs.setdefault("outlets", [entity_alias(entity)])
+        super().__init__(**kwargs)
         self.entity = entity
         self.api_conn_id = api_conn_id
         self.postgres_conn_id = postgres_conn_id
 
     def execute(self, context: Any) -> dict[str, Any]:
+        from lightspeed_pipeline.assets import emit_if_changed, entity_asset
         from lightspeed_pipeline.identity import ensure_same_store
+        from lightspeed_pipeline.metrics import emit_stats
         from lightspeed_pipeline.store import EntityBusyError
         from lightspeed_pipeline.sync import EntitySyncError, sync_entity
 
@@ -209,17 +215,23 @@ class EntitySyncOperator(BaseOperator):
         except EntityBusyError as exc:
             if skip_if_busy:
                 raise AirflowSkipException(str(exc)) from None
+            emit_stats(self.entity, None, ok=False)
             self._validate(store, context, after_failure=True)
             raise
         except EntitySyncError as exc:
+            emit_stats(self.entity, exc.result.as_dict() if exc.result else None, ok=False)
             self._validate(store, context, after_failure=True)
             raise fail_fast(exc) from exc.__cause__
         except BaseException:
+            emit_stats(self.entity, None, ok=False)
             self._validate(store, context, after_failure=True)
             raise
         else:
             out = result.as_dict()
+            emit_stats(self.entity, out, ok=True)
             out["validation"] = self._validate(store, context)
+            if emit_if_changed(context, self.entity, out):
+                log.info("%s: rows changed, Asset %s updated", self.entity, entity_asset(self.entity).name)
             return out
         finally:
             store.close()

@@ -15,26 +15,32 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from lightspeed_pipeline.client import LightspeedAPIError, LightspeedClient, Page
+from lightspeed_pipeline.client import LightspeedAPIError, LightspeedClient, Page, record_version
 from lightspeed_pipeline.entities import Entity
 from lightspeed_pipeline.mapping import prepare_page, record_id, version_of
+from lightspeed_pipeline.metrics import METRIC_KEYS as METRIC_KEYS  # the documented sync_log.metadata keys
+from lightspeed_pipeline.metrics import METRICS as METRICS
+from lightspeed_pipeline.metrics import progress_line
 from lightspeed_pipeline.store import EntityLock, Listed, PageCounts, Store, SyncStart
 
 log = logging.getLogger(__name__)
 
 HISTORICAL = "historical_import"
 INCREMENTAL = "incremental_sync"
+PROGRESS_EVERY_S = 10.0  # a progress line in the task log at most this often (0: after every page)
 
 
 class EntitySyncError(RuntimeError):
     """An entity's sync failed; the message names the entity, the page and the cause.
 
     `permanent`: retrying the task cannot help (see `LightspeedAPIError.permanent`).
+    `result`: what the sync had done when it failed (its metrics, as in the `failed` sync_log row).
     """
 
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
+    def __init__(self, message: str, *, permanent: bool = False, result: SyncResult | None = None) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.result = result
 
 
 @dataclass
@@ -64,7 +70,8 @@ class SyncResult:
     untyped: Counter[str] = field(default_factory=Counter)
     duration_s: float = 0.0
     fetch_s: float = 0.0
-    write_s: float = 0.0
+    write_s: float = 0.0  # per page: mapping and writing (db_write_s is the database's part)
+    db_write_s: float = 0.0
     wait_s: float = 0.0  # time the writer waited for the next page (fetch_s minus the overlap)
     http: dict[str, Any] = field(default_factory=dict)
 
@@ -77,8 +84,9 @@ class SyncResult:
         return self.inserted + self.updated + self.marked_deleted
 
     def as_dict(self) -> dict[str, Any]:
+        """The sync_log metadata: every key of `METRIC_KEYS` (documented in `metrics.METRICS`) and more."""
         rate = self.received / self.duration_s if self.duration_s > 0 else 0.0
-        return {
+        out = {
             "entity": self.entity,
             "action": self.action,
             "run_id": self.run_id,
@@ -102,10 +110,14 @@ class SyncResult:
             "duration_s": round(self.duration_s, 3),
             "fetch_s": round(self.fetch_s, 3),
             "write_s": round(self.write_s, 3),
+            "db_write_s": round(self.db_write_s, 3),
             "wait_s": round(self.wait_s, 3),
             "rows_per_s": round(rate, 1),
             **self.http,
         }
+        for key in METRIC_KEYS:  # the client's keys, before any request was made
+            out.setdefault(key, 0)
+        return out
 
 
 def sync_entity(
@@ -119,6 +131,7 @@ def sync_entity(
     skip_if_busy: bool = False,
     reconcile_every_days: float = 7.0,
     check_store: Callable[[], None] | None = None,
+    progress_every_s: float = PROGRESS_EVERY_S,
 ) -> SyncResult:
     """Bring `entity`'s table up to date with the API; raise `EntitySyncError` on failure.
 
@@ -130,7 +143,8 @@ def sync_entity(
     `check_store` runs before the first request for records (it raises when the API is
     another store's). Entities without a delete feed are listed in full and reconciled
     (see `Entity.deletions`); a `periodic` one every `reconcile_every_days` (<= 0: only
-    on a full refresh).
+    on a full refresh). A progress line goes to the log at most every `progress_every_s`
+    seconds (see `metrics.progress_line`).
     """
     with store.entity_lock(entity, wait_s=lock_wait_s, skip=skip_if_busy) as lock:
         return _sync_locked(
@@ -142,6 +156,7 @@ def sync_entity(
             run_id=run_id,
             reconcile_every_days=reconcile_every_days,
             check_store=check_store,
+            progress_every_s=progress_every_s,
         )
 
 
@@ -167,6 +182,7 @@ def _sync_locked(
     run_id: str | None,
     reconcile_every_days: float,
     check_store: Callable[[], None] | None,
+    progress_every_s: float = PROGRESS_EVERY_S,
 ) -> SyncResult:
     started = time.monotonic()
     state = store.start_sync(entity, run_id=run_id)
@@ -198,6 +214,12 @@ def _sync_locked(
         entity.name, action, after, client.config.page_size, "; complete listing, reconciled" if reconcile else "",
     )  # fmt: skip
     current: Page | None = None
+    # The progress bound: a listing that starts below the stored cursor (a full refresh, a
+    # complete listing, an overlap) runs at least up to it. An incremental read has none: the
+    # API's `version.max` is the page's own highest version, not the listing's.
+    bound = state.last_version if entity.versioned and state.last_version and after < state.last_version else None
+    begun_at: int | None = None  # the version just below the listing's first record
+    last_progress = started
     try:
         if check_store is not None:
             check_store()
@@ -228,9 +250,11 @@ def _sync_locked(
                 result.warnings.append(current.note)
             records, skipped = _newer_only(entity, store, current.records, state.last_version)
             prepared = prepare_page(entity, records)
+            t_db = time.monotonic()
             counts = store.write_page(
                 entity, prepared, cursor=current.max_version, after=current.after, run_id=run_id, listed=listed
             )
+            result.db_write_s += time.monotonic() - t_db
             counts.received += skipped
             counts.unchanged += skipped
             result.marked_deleted += counts.vanished
@@ -261,6 +285,27 @@ def _sync_locked(
                 current.fetch_s,
                 write_s,
             )
+            if entity.versioned and begun_at is None:
+                first = [v for v in map(record_version, current.records) if v is not None]
+                if first:
+                    begun_at = min(first) - 1
+                elif isinstance(current.after, int):
+                    begun_at = current.after
+            now = time.monotonic()
+            if progress_every_s <= 0 or now - last_progress >= progress_every_s:
+                last_progress = now
+                log.info(
+                    "%s",
+                    progress_line(
+                        entity.name,
+                        page=current.number,
+                        records=result.received,
+                        elapsed_s=now - started,
+                        position=current.max_version if entity.versioned else None,
+                        start=begun_at,
+                        end=bound,
+                    ),
+                )
             waiting = time.monotonic()
         if reconcile:
             _finish_listing(entity, store, result, listed_total, top, unversioned)
@@ -283,7 +328,7 @@ def _sync_locked(
             )
             message = f"{entity.name} ({where}): {type(exc).__name__}: {exc}"
         _record_failure(store, entity, action, result, message)
-        raise EntitySyncError(message, permanent=permanent) from exc
+        raise EntitySyncError(message, permanent=permanent, result=result) from exc
     result.duration_s = time.monotonic() - started
     result.http = client.stats.as_dict()
     store.finish_sync(entity, warning=result.health_warning, reconciled=result.reconciled)
@@ -347,7 +392,9 @@ def _finish_listing(
             result.warnings.append(result.health_warning)
             log.warning("%s", result.health_warning)
             return
+    t_db = time.monotonic()
     result.marked_deleted += store.mark_missing_deleted(entity, max_version=top, unversioned_ids=unversioned)
+    result.db_write_s += time.monotonic() - t_db
     result.reconciled = True
     if result.marked_deleted:
         log.info("%s: %d rows no longer listed by the API, marked deleted", entity.name, result.marked_deleted)

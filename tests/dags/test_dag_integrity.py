@@ -70,6 +70,7 @@ def test_one_group_per_entity_with_one_worker_task(dag) -> None:
         assert sync.pool == "lightspeed_api"
         assert sync.trigger_rule == "none_failed"
         assert sync.max_active_tis_per_dag == 1  # a second run's sync waits in the scheduler, not in a pool slot
+        assert [o.name for o in sync.outlets] == [f"lightspeed.{name}.changes"]  # the table's Asset, via an alias
     for name in SOFT_UPSTREAMS:
         gate = dag.get_task(f"{name}.finished")
         assert isinstance(gate, EmptyOperator) and not gate.outlets and not gate.on_success_callback

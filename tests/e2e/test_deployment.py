@@ -33,6 +33,20 @@ DAG_ID = "lightspeed_sync"
 NOOP_BEFORE_S = 14.0
 
 
+# A downstream DAG, as a data team would write one: scheduled on the sales table's Asset.
+DOWNSTREAM_ID = "lightspeed_downstream_sales"
+DOWNSTREAM = f"""
+from datetime import datetime
+
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.sdk import DAG
+from lightspeed_pipeline.assets import entity_asset
+
+with DAG("{DOWNSTREAM_ID}", schedule=[entity_asset("sales")], start_date=datetime(2024, 1, 1), catchup=False):
+    EmptyOperator(task_id="refresh_report")
+"""
+
+
 @pytest.fixture
 def stack(pg_dsn: str, schema: str) -> Iterator[tuple[AirflowStack, SimulatorProcess]]:
     with SimulatorProcess(token=TOKEN) as sim:
@@ -46,7 +60,7 @@ def stack(pg_dsn: str, schema: str) -> Iterator[tuple[AirflowStack, SimulatorPro
             "LIGHTSPEED_TASK_RETRIES": "1",
             "LIGHTSPEED_RETRY_DELAY_S": "1",
         }
-        with AirflowStack(pg_dsn, env) as st:
+        with AirflowStack(pg_dsn, env, extra_dags={"downstream_sales.py": DOWNSTREAM}) as st:
             yield st, sim
 
 
@@ -88,6 +102,8 @@ def test_the_deployment_under_a_real_scheduler(
     st, sim = stack
     report: dict[str, Any] = {}
     st.wait_for_dag(DAG_ID)
+    st.wait_for_dag(DOWNSTREAM_ID)
+    st.unpause(DOWNSTREAM_ID)
 
     # The plugin's routes need a login; the health JSON answers a logged-in user.
     for path in ("/lightspeed/api/health", "/lightspeed/health"):
@@ -102,6 +118,9 @@ def test_the_deployment_under_a_real_scheduler(
     first = st.wait_run(DAG_ID, runs[0]["dag_run_id"])
     assert first["state"] == "success", _states(st, first["dag_run_id"])
     assert_database_equals_source(db, schema, sim.state())
+    # The sales table changed (its historical import): the downstream DAG runs once.
+    downstream = st._wait(lambda: st.runs(DOWNSTREAM_ID), 60, "the Asset-triggered downstream run")
+    assert len(downstream) == 1 and downstream[0]["run_type"] == "asset_triggered"
 
     # One entity fails for good (403): it fails alone with what needs it; the rest completes.
     sim.mutate(seed=5, update={"customers": 3, "products": 2, "brands": 1}, new={"sales": 4})
@@ -166,6 +185,11 @@ def test_the_deployment_under_a_real_scheduler(
     assert_database_equals_source(db, schema, sim.state())
 
     request.config.stash[E2E_REPORT] = report  # printed in pytest's summary (tests/conftest.py)
+    # Only the cleared run changed sales again (4 new sales): one more downstream run; the
+    # failed run (sales not run), the one-entity run and the no-op runs emitted nothing.
+    # (The clear was more than 15 s ago: its event has been turned into a run by now.)
+    downstream = st.runs(DOWNSTREAM_ID)
+    assert [r["run_type"] for r in downstream] == ["asset_triggered"] * 2, downstream
     print(f"\ne2e timings: {json.dumps(report)}")
     for run_id in (failed_id, one_id, noop_id):
         print(_timeline(st, run_id))

@@ -225,3 +225,257 @@ def run_dag_disturbed(
     run = run_dag(**conf)
     thread.join(5)
     return run, done.is_set()
+
+
+# -- business metric views (daily_transactions_by_outlet, inventory_by_outlet, customer_growth_by_month)
+# Computed from the source records as the typed columns hold them: a value that cannot be typed
+# is NULL there (None here), the first member present of a column's paths wins.
+
+
+def _gone(rec: dict[str, Any]) -> bool:
+    """Deleted in the store, or removed from its listing (call after a run that reconciled removals)."""
+    return bool(rec.get("deleted_at") or rec.get("_removed"))
+
+
+def _first(rec: dict[str, Any], *paths: str) -> Any:
+    for path in paths:
+        if path in rec:
+            return rec[path]
+    return None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, str):
+        if "_" in value:
+            return None
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def _boolean(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        low = value.strip().lower()
+        return (
+            True if low in {"true", "t", "1", "yes", "y"} else False if low in {"false", "f", "0", "no", "n"} else None
+        )
+    return None
+
+
+def _timestamp(value: Any) -> datetime | None:
+    try:
+        return _ts(value.strip()) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _known_zone(name: Any) -> str:
+    """The outlet's time_zone when it names a zone, else UTC (as the views do)."""
+    from zoneinfo import ZoneInfo
+
+    try:
+        ZoneInfo(name)
+    except Exception:
+        return "UTC"
+    return str(name)
+
+
+def _status(rec: dict[str, Any], *paths: str) -> str | None:
+    value = _first(rec, *paths)
+    return value.upper() if isinstance(value, str) else None if value is None else str(value)
+
+
+def _completed(status: str | None) -> bool:
+    return status is not None and (status == "CLOSED" or status.endswith("_CLOSED"))
+
+
+def expected_daily_transactions(state: dict[str, list[dict[str, Any]]]) -> dict[tuple[Any, Any], dict[str, Any]]:
+    """daily_transactions_by_outlet computed from the source records: (local day, outlet_id) -> columns."""
+    from zoneinfo import ZoneInfo
+
+    outlets = {o["id"]: o for o in state["outlets"]}  # a deleted outlet keeps its sales, name and zone
+    out: dict[tuple[Any, Any], dict[str, Any]] = {}
+    totals: dict[tuple[Any, Any], list[float]] = {}
+    for sale in state["sales"]:
+        when = _timestamp(_first(sale, "sale_date", "date"))
+        if _gone(sale) or when is None:
+            continue
+        outlet_id = _first(sale, "outlet_id")
+        outlet = outlets.get(outlet_id)
+        zone = _known_zone(outlet.get("time_zone")) if outlet else "UTC"
+        key = (when.astimezone(ZoneInfo(zone)).date(), outlet_id)
+        row = out.setdefault(key, {
+            "outlet_name": outlet.get("name") if outlet else None, "time_zone": zone, "sales_count": 0,
+            "completed_count": 0, "voided_count": 0, "open_count": 0, "completed_revenue": 0.0,
+            "average_sale_value": None, "items_sold": 0.0,
+        })  # fmt: skip
+        row["sales_count"] += 1
+        status = _status(sale, "status", "state")
+        if _completed(status):
+            row["completed_count"] += 1
+            price = _number(_first(sale, "total_price"))
+            if price is not None:
+                row["completed_revenue"] += price
+                totals.setdefault(key, []).append(price)
+            for item in sale.get("line_items") or []:
+                quantity = _number(item.get("quantity"))
+                if quantity is not None and _status(item, "status") != "VOIDED":
+                    row["items_sold"] += quantity
+        elif status == "VOIDED":
+            row["voided_count"] += 1
+        else:
+            row["open_count"] += 1
+    for key, prices in totals.items():
+        out[key]["average_sale_value"] = sum(prices) / len(prices)
+    return out
+
+
+def expected_inventory_by_outlet(state: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """inventory_by_outlet computed from the source records: outlet_id -> columns."""
+    products = {p["id"]: p for p in state["products"] if not _gone(p)}
+    out: dict[str, dict[str, Any]] = {
+        o["id"]: {
+            "outlet_name": o.get("name"),
+            "products_tracked": 0,
+            "products_in_stock": 0,
+            "units_on_hand": 0.0,
+            "stock_value_at_supply_price": 0.0,
+            "stock_value_at_retail_price": 0.0,
+            "products_low_stock": 0,
+        }
+        for o in state["outlets"]
+        if not _gone(o)
+    }
+    for inv in state["inventory"]:
+        row = out.get(inv.get("outlet_id"))  # type: ignore[arg-type]
+        product = products.get(inv.get("product_id"))  # type: ignore[arg-type]
+        if _gone(inv) or row is None or product is None:
+            continue
+        if (
+            _boolean(_first(product, "active", "is_active")) is not True
+            or _boolean(product.get("has_inventory")) is not True
+        ):
+            continue
+        row["products_tracked"] += 1
+        amount = _number(_first(inv, "current_amount", "inventory_level"))
+        point = _number(inv.get("reorder_point"))
+        if amount is not None and amount > 0:
+            row["products_in_stock"] += 1
+            row["units_on_hand"] += amount
+            for column, price in (("supply", "supply_price"), ("retail", "price_excluding_tax")):
+                value = _number(product.get(price))
+                if value is not None:
+                    row[f"stock_value_at_{column}_price"] += amount * value
+        if amount is not None and point is not None and amount <= point:
+            row["products_low_stock"] += 1
+    return out
+
+
+def expected_customer_growth(state: dict[str, list[dict[str, Any]]]) -> dict[Any, tuple[int, int, int]]:
+    """customer_growth_by_month computed from the source records (UTC months):
+    month -> (new_customers, cumulative_customers, first_purchase_customers)."""
+    from collections import Counter
+    from datetime import date
+
+    def month(when: datetime) -> date:
+        when = when.astimezone(UTC)
+        return date(when.year, when.month, 1)
+
+    customers = {c["id"]: c for c in state["customers"] if not _gone(c)}
+    new = Counter(month(t) for c in customers.values() if (t := _timestamp(c.get("created_at"))) is not None)
+    first: dict[str, datetime] = {}
+    for sale in state["sales"]:
+        when = _timestamp(_first(sale, "sale_date", "date"))
+        customer = sale.get("customer_id")
+        if _gone(sale) or when is None or customer not in customers or not _completed(_status(sale, "status", "state")):
+            continue
+        first[customer] = min(first.get(customer, when), when)
+    buyers = Counter(month(t) for t in first.values())
+    months = sorted({*new, *buyers})
+    out: dict[Any, tuple[int, int, int]] = {}
+    if not months:
+        return out
+    current, cumulative = months[0], 0
+    while current <= months[-1]:
+        cumulative += new[current]
+        out[current] = (new[current], cumulative, buyers[current])
+        current = date(current.year + current.month // 12, current.month % 12 + 1, 1)
+    return out
+
+
+DAILY_TRANSACTION_COLUMNS = (
+    "outlet_name", "time_zone", "sales_count", "completed_count", "voided_count", "open_count",
+    "completed_revenue", "average_sale_value", "items_sold",
+)  # fmt: skip
+INVENTORY_COLUMNS = (
+    "outlet_name", "products_tracked", "products_in_stock", "units_on_hand", "stock_value_at_supply_price",
+    "stock_value_at_retail_price", "products_low_stock",
+)  # fmt: skip
+_AMOUNTS = frozenset({
+    "completed_revenue", "average_sale_value", "items_sold", "units_on_hand", "stock_value_at_supply_price",
+    "stock_value_at_retail_price",
+})  # fmt: skip
+
+
+def _same_row(view: str, key: Any, have: dict[str, Any], want: dict[str, Any]) -> None:
+    """Counts and names exactly; amounts (NUMERIC in the view, float sums here) to 1e-6."""
+    assert have.keys() == want.keys(), (view, key)
+    for column, value in want.items():
+        got = have[column]
+        if column in _AMOUNTS and got is not None and value is not None:
+            same = math.isclose(float(got), value, rel_tol=1e-9, abs_tol=1e-6)
+        else:
+            same = got == value
+        assert same, (view, key, column, got, value)
+
+
+def _view(db: Any, schema: str, view: str, keys: tuple[str, ...], columns: tuple[str, ...]) -> dict[Any, Any]:
+    rows = db.execute(f'SELECT {", ".join(keys + columns)} FROM "{schema}"."{view}"').fetchall()
+    out = {r[: len(keys)] if len(keys) > 1 else r[0]: dict(zip(columns, r[len(keys) :], strict=True)) for r in rows}
+    assert len(out) == len(rows), f"{view}: a key appears twice"
+    return out
+
+
+def assert_business_views_match(db: Any, schema: str, state: dict[str, list[dict[str, Any]]]) -> None:
+    """Every row of the three business views equals what the source records give, and the views
+    agree with daily_sales_summary and low_stock_products."""
+    days = _view(db, schema, "daily_transactions_by_outlet", ("sale_date", "outlet_id"), DAILY_TRANSACTION_COLUMNS)
+    want_days = expected_daily_transactions(state)
+    assert days.keys() == want_days.keys(), (sorted(days.keys() - want_days.keys())[:5],
+                                             sorted(want_days.keys() - days.keys())[:5])  # fmt: skip
+    for key, want in want_days.items():
+        _same_row("daily_transactions_by_outlet", key, days[key], want)
+    summary = db.execute(
+        f'SELECT sale_date, outlet_id, transaction_count, total_revenue FROM "{schema}".daily_sales_summary'
+    ).fetchall()
+    assert {(d, o): (n, r) for d, o, n, r in summary} == {
+        k: (v["completed_count"], v["completed_revenue"]) for k, v in days.items() if v["completed_count"]
+    }
+
+    stock = _view(db, schema, "inventory_by_outlet", ("outlet_id",), INVENTORY_COLUMNS)
+    want_stock = expected_inventory_by_outlet(state)
+    assert stock.keys() == want_stock.keys()
+    for key, want in want_stock.items():
+        _same_row("inventory_by_outlet", key, stock[key], want)
+    low = db.execute(f'SELECT outlet_id, count(*) FROM "{schema}".low_stock_products GROUP BY 1').fetchall()
+    assert {o: n for o, n in low if o in stock} == {
+        o: v["products_low_stock"] for o, v in stock.items() if v["products_low_stock"]
+    }
+
+    rows = db.execute(
+        "SELECT month, new_customers, cumulative_customers, first_purchase_customers"
+        f' FROM "{schema}".customer_growth_by_month'
+    ).fetchall()
+    growth = {r[0]: tuple(r[1:]) for r in rows}
+    assert len(growth) == len(rows), "customer_growth_by_month: a month appears twice"
+    assert growth == expected_customer_growth(state)

@@ -19,7 +19,14 @@ from tests.conftest import FAST_RETRIES, ROOT, TOKEN
 from tests.integration.helpers import run_dag
 
 OWNER = "lightspeed_sync_owner"
-VIEWS = ("daily_sales_summary", "low_stock_products", "sync_health")
+VIEWS = (
+    "daily_sales_summary",
+    "low_stock_products",
+    "sync_health",
+    "daily_transactions_by_outlet",
+    "inventory_by_outlet",
+    "customer_growth_by_month",
+)
 
 
 @pytest.fixture

@@ -26,6 +26,12 @@ from datetime import UTC, datetime, timedelta
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, Param, TaskGroup
 
+from lightspeed_pipeline.alerts import (
+    ALERTS_CONN_ID,
+    LightspeedAlertNotifier,
+    LightspeedStaleNotifier,
+    run_deadline,
+)
 from lightspeed_pipeline.entities import NAMES, ORDERED, Entity
 from lightspeed_pipeline.operators import (
     API_CONN_ID,
@@ -50,6 +56,9 @@ cursor, so a crash loses at most one page and a rerun resumes where it stopped.
 * **Full refresh**: trigger with `full_refresh` on: re-reads from version 0 and rewrites
   only rows whose version changed.
 * Health: the `sync_health` view, `sync_state`, `sync_log`, `sync_validation`.
+* Alerts: a failed entity, a run not finished LIGHTSPEED_RUN_DEADLINE_MIN minutes after its
+  scheduled time (when set), and stale entities are posted to the webhook of the
+  `lightspeed_alerts` connection (off without it).
 """
 
 
@@ -75,8 +84,17 @@ def build_dag(
     schedule: str | None = None,
     api_conn_id: str = API_CONN_ID,
     postgres_conn_id: str = POSTGRES_CONN_ID,
+    alerts_conn_id: str = ALERTS_CONN_ID,
+    run_deadline_min: float | None = None,
 ) -> DAG:
-    """The sync DAG. Retries and schedule can be tuned with environment variables."""
+    """The sync DAG. Retries and schedule can be tuned with environment variables.
+
+    Alerts (alerts.py) go to the `alerts_conn_id` connection's webhook, off without one:
+    `migrate` and every `sync` notify their final failure, `finalize` the stale entities, and
+    the run's deadline (`run_deadline_min` minutes after its logical date; None: from
+    LIGHTSPEED_RUN_DEADLINE_MIN, unset by default; 0: none) a run not finished in time.
+    No task is added.
+    """
     retries = _env_int("LIGHTSPEED_TASK_RETRIES", 2)
     retry_delay = timedelta(seconds=_env_int("LIGHTSPEED_RETRY_DELAY_S", 60))
     default_args = {
@@ -86,6 +104,13 @@ def build_dag(
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": timedelta(minutes=30),
     }
+    # ---- alerts (alerts.py): callbacks and the deadline; nothing here touches a connection ----
+    secret_conn_ids = (api_conn_id, postgres_conn_id)
+    on_failure = LightspeedAlertNotifier(conn_id=alerts_conn_id, secret_conn_ids=secret_conn_ids)
+    on_stale = LightspeedStaleNotifier(
+        postgres_conn_id=postgres_conn_id, conn_id=alerts_conn_id, secret_conn_ids=secret_conn_ids
+    )
+    deadline = run_deadline(run_deadline_min, conn_id=alerts_conn_id, secret_conn_ids=secret_conn_ids)
     with DAG(
         dag_id=dag_id,
         description="Sync Lightspeed Retail (X-Series) into PostgreSQL, incrementally by version",
@@ -98,6 +123,7 @@ def build_dag(
         default_args=default_args,
         tags=["lightspeed", "sync", "postgres"],
         doc_md=DOC,
+        deadline=deadline,  # alerts: the run did not finish in time
         params={
             "full_refresh": Param(
                 False,
@@ -132,6 +158,7 @@ def build_dag(
             postgres_conn_id=postgres_conn_id,
             api_conn_id=api_conn_id,
             schedule=dag.schedule if isinstance(dag.schedule, str) else None,  # type: ignore[attr-defined]
+            on_failure_callback=on_failure,  # alerts
             doc_md=(
                 "Apply SQL migrations, create changed views, check the API reaches this database's store,"
                 " then skip the sync of every entity not chosen in params.entities."
@@ -153,6 +180,7 @@ def build_dag(
                     max_active_tis_per_dag=1,  # a second run's sync of this entity waits in the scheduler
                     execution_timeout=timedelta(hours=_env_int("LIGHTSPEED_SYNC_TIMEOUT_H", 12)),
                     doc_md=_group_doc(entity),
+                    on_failure_callback=on_failure,  # alerts: after the last try only
                 )
                 if entity.name in soft_upstreams:
                     finished[entity.name] = EmptyOperator(
@@ -171,7 +199,14 @@ def build_dag(
                 finished[dep] >> sync
             groups[entity.name] = group
             syncs[entity.name] = sync
-        finalize = FinalizeOperator(task_id="finalize", postgres_conn_id=postgres_conn_id, trigger_rule="all_done")
+        finalize = FinalizeOperator(
+            task_id="finalize",
+            postgres_conn_id=postgres_conn_id,
+            trigger_rule="all_done",
+            # alerts: stale entities only (it fails whenever an entity failed, already alerted)
+            on_success_callback=on_stale,
+            on_failure_callback=on_stale,
+        )
         for group in groups.values():
             group >> finalize
     return dag

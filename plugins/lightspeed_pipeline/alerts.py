@@ -485,21 +485,12 @@ class LightspeedAlertNotifier(BaseNotifier):
             log.warning("failure alert not sent: %s", scrub(f"{type(exc).__name__}: {exc}"))
 
 
-class LightspeedStaleNotifier(BaseNotifier):
+class LightspeedStaleNotifier(LightspeedAlertNotifier):
     """Success and failure callback of `finalize`: a `stale` alert per stale entity (see module doc)."""
 
-    def __init__(
-        self,
-        *,
-        postgres_conn_id: str = "lightspeed_postgres",
-        conn_id: str = ALERTS_CONN_ID,
-        secret_conn_ids: Sequence[str] = SECRET_CONN_IDS,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, postgres_conn_id: str = "lightspeed_postgres", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.postgres_conn_id = postgres_conn_id
-        self.conn_id = conn_id
-        self.secret_conn_ids = tuple(secret_conn_ids)
 
     def notify(self, context: Any) -> None:
         try:

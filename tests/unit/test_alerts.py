@@ -356,7 +356,7 @@ def test_the_dag_alerts_from_migrate_and_each_sync_and_adds_no_task(monkeypatch:
     monkeypatch.setenv(alerts.DEADLINE_ENV, "120")
     dag = build_dag()
     failing = {
-        t.task_id for t in dag.tasks if any(isinstance(c, LightspeedAlertNotifier) for c in t.on_failure_callback or [])
+        t.task_id for t in dag.tasks if any(type(c) is LightspeedAlertNotifier for c in t.on_failure_callback or [])
     }
     assert failing == {"migrate"} | {f"{n}.sync" for n in NAMES}
     finalize = dag.get_task("finalize")

@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 import uuid
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +126,7 @@ def main() -> None:
         "what": "no-op run of lightspeed_sync under api-server + scheduler + dag-processor + triggerer, LocalExecutor",
     }
     dsn = os.environ.get("LIGHTSPEED_TEST_DSN")
-    with ThrowawayPostgres() if not dsn else _nothing() as pg:
+    with ThrowawayPostgres() if not dsn else nullcontext() as pg:
         dsn = dsn or pg.dsn
         assert dsn
         setups = {"compose settings": compose_settings(), "airflow defaults": {}}
@@ -148,16 +149,6 @@ def main() -> None:
                     subprocess.run([*git, "worktree", "remove", "--force", str(tree)], check=False)
     print(json.dumps({k: v for k, v in results.items() if k != "machine"}, indent=2))
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
-
-
-class _nothing:
-    dsn = None
-
-    def __enter__(self) -> _nothing:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
 
 
 if __name__ == "__main__":

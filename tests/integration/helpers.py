@@ -126,6 +126,16 @@ def sync_state(db: Any, schema: str) -> dict[str, tuple[Any, ...]]:
     return {r[0]: r[1:] for r in rows.fetchall()}
 
 
+def entity_log(db: Any, schema: str, run_id: str, status: str = "completed") -> dict[str, dict[str, Any]]:
+    """Per entity, the metadata of its sync_log row of this run and status (the latest one)."""
+    rows = db.execute(
+        f"SELECT entity_type, metadata FROM \"{schema}\".sync_log WHERE status = %s AND metadata->>'run_id' = %s"
+        " AND action IN ('historical_import', 'incremental_sync') ORDER BY id",
+        (status, run_id),
+    ).fetchall()
+    return dict(rows)
+
+
 def requests_by_resource(stats: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {}
     for req in stats["requests"]:

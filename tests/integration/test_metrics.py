@@ -23,18 +23,9 @@ from lightspeed_pipeline.store import Store
 from lightspeed_pipeline.sync import METRIC_KEYS, sync_entity
 
 from tests.conftest import FAST_RETRIES, ROOT, TOKEN
-from tests.integration.helpers import requests_by_resource, run_dag
+from tests.integration.helpers import entity_log, requests_by_resource, run_dag
 
 PAGE = FAST_RETRIES["page_size"]
-
-
-def entity_metadata(db: Any, schema: str, run_id: str, status: str = "completed") -> dict[str, dict[str, Any]]:
-    rows = db.execute(
-        f"SELECT entity_type, metadata FROM \"{schema}\".sync_log WHERE status = %s AND metadata->>'run_id' = %s"
-        " AND action IN ('historical_import', 'incremental_sync')",
-        (status, run_id),
-    ).fetchall()
-    return dict(rows)
 
 
 def served(requests: list[dict[str, Any]]) -> dict[str, int]:
@@ -65,7 +56,7 @@ def test_metrics_in_sync_log_equal_what_the_simulator_served(
 
     by_resource = requests_by_resource(simulator.stats())
     assert set(by_resource) == {"retailer", "products", "sales"}  # the store check is migrate's, not an entity's
-    meta = entity_metadata(db, schema, run.run_id)
+    meta = entity_log(db, schema, run.run_id)
     assert set(meta) == {"products", "sales"}
     for name, m in meta.items():
         assert set(METRIC_KEYS) <= set(m), (name, set(METRIC_KEYS) - set(m))
@@ -92,7 +83,7 @@ def test_metrics_in_sync_log_equal_what_the_simulator_served(
     run = run_dag(entities=["customers"])
     simulator.faults()
     assert run.state == "failed"
-    failed = entity_metadata(db, schema, run.run_id, status="failed")["customers"]
+    failed = entity_log(db, schema, run.run_id, status="failed")["customers"]
     assert set(METRIC_KEYS) <= set(failed)
     want = served(requests_by_resource(simulator.stats())["customers"])
     assert {k: failed[k] for k in want} == {**want, "retries": 0}  # a 400 is not retried

@@ -21,6 +21,7 @@ from tests.conftest import FAST_RETRIES, TOKEN
 from tests.integration.helpers import (
     _same_json,
     assert_database_equals_source,
+    entity_log,
     requests_by_resource,
     run_dag,
     snapshot,
@@ -47,15 +48,6 @@ def ui(connections: None, airflow_db: None) -> Any:
     client = TestClient(create_app())
     jwt = get_auth_manager().generate_jwt(SimpleAuthManagerUser(username="analyst", role="viewer"))
     return client, {"Authorization": f"Bearer {jwt}"}
-
-
-def run_log(db: Any, schema: str, run_id: str, status: str = "completed") -> dict[str, dict[str, Any]]:
-    rows = db.execute(
-        f"SELECT entity_type, metadata FROM \"{schema}\".sync_log WHERE status = %s AND metadata->>'run_id' = %s"
-        " AND action IN ('historical_import', 'incremental_sync') ORDER BY id",
-        (status, run_id),
-    ).fetchall()
-    return dict(rows)
 
 
 # -- 1. health that tells the truth ------------------------------------------------------
@@ -142,7 +134,7 @@ def test_records_removed_in_the_store_are_marked_deleted_and_revived(
     assert run.state == "success"
     small = [e.name for e in reg.ENTITIES if e.deletions == "every_run"]
     assert_database_equals_source(db, schema, state, only=(*small, "product_categories"))
-    logged = run_log(db, schema, run.run_id)
+    logged = entity_log(db, schema, run.run_id)
     assert {name: logged[name]["rows_deleted"] for name in small} == {name: 1 for name in small}
     # inventory has no delete feed and is big: an ordinary run is incremental, a full refresh reconciles it.
     gone_inventory = removed["inventory"][0]
@@ -151,7 +143,7 @@ def test_records_removed_in_the_store_are_marked_deleted_and_revived(
     run = run_dag(entities=["inventory"], full_refresh=True)
     assert run.state == "success"
     assert_database_equals_source(db, schema, state)
-    assert run_log(db, schema, run.run_id)["inventory"]["rows_deleted"] == 1
+    assert entity_log(db, schema, run.run_id)["inventory"]["rows_deleted"] == 1
 
     # Nothing changed: nothing is written, the small ones cost 2 requests, every other entity 1.
     before = snapshot(db, schema)
@@ -170,8 +162,8 @@ def test_records_removed_in_the_store_are_marked_deleted_and_revived(
     run = run_dag()
     assert run.state == "success"
     assert_database_equals_source(db, schema, state)
-    assert run_log(db, schema, run.run_id)["inventory"]["rows_deleted"] == 2
-    assert run_log(db, schema, run.run_id)["brands"]["rows_updated"] == 1  # revived
+    assert entity_log(db, schema, run.run_id)["inventory"]["rows_deleted"] == 2
+    assert entity_log(db, schema, run.run_id)["brands"]["rows_updated"] == 1  # revived
     reconciled = db.execute(
         f"SELECT last_reconciled_at > now() - interval '1 hour' FROM \"{schema}\".sync_state"
         " WHERE entity_type = 'inventory'"
@@ -206,7 +198,7 @@ def test_an_empty_listing_marks_nothing_deleted_and_says_so(
     simulator.faults()
     assert run.state == "success"
     assert snapshot(db, schema) == before  # no category, no brand marked deleted
-    logged = run_log(db, schema, run.run_id)
+    logged = entity_log(db, schema, run.run_id)
     for name in ("product_categories", "brands"):
         assert logged[name]["rows_deleted"] == 0 and logged[name]["reconciled"] is False
         assert any("listing was empty" in w for w in logged[name]["warnings"]), logged[name]["warnings"]
@@ -327,7 +319,7 @@ def test_the_vendors_example_payloads_sync_completely(
     assert_database_equals_source(db, schema, state, only=tuple(bodies))
     items = db.execute(f'SELECT count(*) FROM "{schema}".lightspeed_sale_line_items').fetchone()[0]
     assert items == sum(len(s["line_items"]) for s in bodies["sales"]["data"]) > 0
-    logged = run_log(db, schema, run.run_id)
+    logged = entity_log(db, schema, run.run_id)
     assert all(not meta["untyped_values"] for meta in logged.values())
     for resource in unversioned:
         assert any("without any version" in w for w in logged[resource]["warnings"]), resource

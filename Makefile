@@ -22,13 +22,20 @@ demo: venv
 lint: venv
 	$(BIN)/ruff check .
 
-# PgBouncer (transaction mode, like Supabase's pooler) for the pooler test: from Debian's
-# packages when missing and we can install it; otherwise that one test is skipped.
+# System packages some tests need, from Debian's packages when missing and we can install them
+# (root with apt, as CI runs); otherwise the tests that need them are skipped and say so:
+# PgBouncer (transaction mode, like Supabase's pooler) for the pooler test, and Chromium for
+# the browser test of the health page.
 sysdeps:
-	@command -v pgbouncer >/dev/null || test -x /usr/sbin/pgbouncer || \
-	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer) >/dev/null 2>&1 \
-	    || echo "note: pgbouncer not installed; the pooler test will be skipped"; }
+	@missing=""; \
+	command -v pgbouncer >/dev/null || test -x /usr/sbin/pgbouncer || missing="$$missing pgbouncer"; \
+	command -v chromium >/dev/null || test -n "$$LIGHTSPEED_CHROMIUM" || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) >/dev/null 2>&1; \
+	  then echo "installed:$$missing"; \
+	  else echo "note: could not install$$missing; the tests that need them will be skipped"; fi; \
+	fi
 
 test: venv lint sysdeps
 	$(BIN)/python -m pytest

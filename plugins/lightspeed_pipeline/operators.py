@@ -46,6 +46,12 @@ def _env_float(name: str, default: float) -> float:
         raise AirflowFailException(f"environment variable {name} must be a number, got {raw!r}") from None
 
 
+def _try_number(context: Any) -> int | None:
+    """The task instance's try (1, 2, ...), recorded so a failure links to that try's log."""
+    number = getattr(context.get("ti"), "try_number", None)
+    return number if isinstance(number, int) else None
+
+
 def _store(postgres_conn_id: str) -> Any:
     """The target database; a setting the sync cannot use fails the task at once."""
     from lightspeed_pipeline.hooks import ConnectionConfigError, LightspeedPostgresHook
@@ -207,6 +213,7 @@ class EntitySyncOperator(BaseOperator):
                     store,
                     full_refresh=bool(params.get("full_refresh")),
                     run_id=context.get("run_id"),
+                    try_number=_try_number(context),
                     lock_wait_s=_env_float("LIGHTSPEED_LOCK_WAIT_S", 3600.0),
                     skip_if_busy=skip_if_busy,
                     reconcile_every_days=_env_float("LIGHTSPEED_RECONCILE_DAYS", 7.0),

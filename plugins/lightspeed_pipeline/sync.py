@@ -51,6 +51,7 @@ class SyncResult:
     action: str
     start_version: int | None
     run_id: str | None = None
+    try_number: int | None = None  # the Airflow try (the health page links the failure to its log)
     full_refresh: bool = False
     last_version: int | None = None
     first_version: int | None = None
@@ -90,6 +91,7 @@ class SyncResult:
             "entity": self.entity,
             "action": self.action,
             "run_id": self.run_id,
+            "try_number": self.try_number,
             "full_refresh": self.full_refresh,
             "start_version": self.start_version,
             "first_version": self.first_version,
@@ -127,6 +129,7 @@ def sync_entity(
     *,
     full_refresh: bool = False,
     run_id: str | None = None,
+    try_number: int | None = None,
     lock_wait_s: float = 3600.0,
     skip_if_busy: bool = False,
     reconcile_every_days: float = 7.0,
@@ -154,6 +157,7 @@ def sync_entity(
             lock,
             full_refresh=full_refresh,
             run_id=run_id,
+            try_number=try_number,
             reconcile_every_days=reconcile_every_days,
             check_store=check_store,
             progress_every_s=progress_every_s,
@@ -180,6 +184,7 @@ def _sync_locked(
     *,
     full_refresh: bool,
     run_id: str | None,
+    try_number: int | None,
     reconcile_every_days: float,
     check_store: Callable[[], None] | None,
     progress_every_s: float = PROGRESS_EVERY_S,
@@ -196,6 +201,7 @@ def _sync_locked(
         action=action,
         start_version=after if entity.versioned else None,
         run_id=run_id,
+        try_number=try_number,
         full_refresh=full_refresh,
     )
     store.log_event(
@@ -204,6 +210,7 @@ def _sync_locked(
         "started",
         metadata={
             "run_id": run_id,
+            "try_number": try_number,
             "after": after if entity.versioned else None,
             "full_refresh": full_refresh,
             "reconcile": reconcile,

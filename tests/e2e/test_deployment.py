@@ -24,6 +24,7 @@ from lightspeed_pipeline import entities as reg
 from devtools.airflow_stack import AirflowStack
 from devtools.simproc import SimulatorProcess
 from tests.conftest import E2E_REPORT, TOKEN
+from tests.e2e.conftest import sync_env
 from tests.integration.helpers import assert_database_equals_source, sync_state
 
 DAG_ID = "lightspeed_sync"
@@ -50,16 +51,7 @@ with DAG("{DOWNSTREAM_ID}", schedule=[entity_asset("sales")], start_date=datetim
 @pytest.fixture
 def stack(pg_dsn: str, schema: str) -> Iterator[tuple[AirflowStack, SimulatorProcess]]:
     with SimulatorProcess(token=TOKEN) as sim:
-        env = {
-            # The recommended connection forms: no extra on the API connection.
-            "AIRFLOW_CONN_LIGHTSPEED_API": json.dumps({"conn_type": "http", "host": sim.url, "password": sim.token}),
-            "AIRFLOW_CONN_LIGHTSPEED_POSTGRES": pg_dsn,
-            "LIGHTSPEED_SCHEMA": schema,
-            "LIGHTSPEED_PAGE_SIZE": "50",
-            "LIGHTSPEED_BACKOFF_INITIAL": "0.05",
-            "LIGHTSPEED_TASK_RETRIES": "1",
-            "LIGHTSPEED_RETRY_DELAY_S": "1",
-        }
+        env = sync_env(sim, pg_dsn, schema)
         with AirflowStack(pg_dsn, env, extra_dags={"downstream_sales.py": DOWNSTREAM}) as st:
             yield st, sim
 
@@ -184,7 +176,7 @@ def test_the_deployment_under_a_real_scheduler(
     report["noop_task_s_mean"] = round(sum(float(ti["duration"] or 0) for ti in workers) / len(workers), 3)
     assert_database_equals_source(db, schema, sim.state())
 
-    request.config.stash[E2E_REPORT] = report  # printed in pytest's summary (tests/conftest.py)
+    request.config.stash.setdefault(E2E_REPORT, {}).update(report)  # printed in pytest's summary (tests/conftest.py)
     # Only the cleared run changed sales again (4 new sales): one more downstream run; the
     # failed run (sales not run), the one-entity run and the no-op runs emitted nothing.
     # (The clear was more than 15 s ago: its event has been turned into a run by now.)

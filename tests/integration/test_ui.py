@@ -44,7 +44,7 @@ def test_no_unguarded_route_in_the_plugin(client: Any) -> None:
         for headers in ({}, {"Authorization": f"Bearer {token()}"}):
             assert client.get(path, headers=headers).status_code == 404, path
     routes = [r.path for r in create_app().routes]
-    assert sorted(routes) == ["/api/health", "/health"]
+    assert sorted(routes) == ["/api/health", "/health", "/rerun"]
     for path in routes:
         assert client.get(f"/lightspeed{path}").status_code == 401
 
@@ -73,3 +73,40 @@ def test_health_json_and_page_for_a_logged_in_user(client: Any, migrated: Any, s
     page = client.get("/lightspeed/health", cookies={"_token": token()})
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     assert "Lightspeed sync health" in page.text and "never synced successfully" in page.text and "sales" in page.text
+
+
+def test_business_strip_counts_each_outlets_local_today_and_yesterday(client: Any, migrated: Any, schema: str) -> None:
+    """Today's and yesterday's completed sales per outlet in its own zone, low stock, new customers."""
+    s = f'"{schema}"'
+    migrated.execute(
+        f"INSERT INTO {s}.lightspeed_outlets (id, name, time_zone, data) VALUES"
+        " ('akl', 'Auckland', 'Pacific/Auckland', '{}'), ('nyc', 'New York', 'America/New_York', '{}'),"
+        " ('odd', 'Odd zone', 'Mars/Olympus', '{}')"
+    )
+    # Per outlet: sales stamped at local noon today (2 completed, 1 voided) and yesterday (1).
+    for outlet, zone in (("akl", "Pacific/Auckland"), ("nyc", "America/New_York"), ("odd", "UTC")):
+        for n, (days, status, total) in enumerate(
+            [(0, "CLOSED", 10.5), (0, "LAYBY_CLOSED", 4.5), (0, "VOIDED", 99), (1, "CLOSED", 7), (2, "CLOSED", 1)]
+        ):
+            migrated.execute(
+                f"INSERT INTO {s}.lightspeed_sales (id, outlet_id, status, total_price, sale_date, data)"
+                " VALUES (%s, %s, %s, %s, (date_trunc('day', now() AT TIME ZONE %s) - make_interval(days => %s)"
+                " + interval '12 hours') AT TIME ZONE %s, '{}')",
+                (f"{outlet}-{n}", outlet, status, total, zone, days, zone),
+            )
+    migrated.execute(
+        f"INSERT INTO {s}.lightspeed_customers (id, created_at, data) VALUES ('c1', now(), '{{}}'),"
+        " ('c2', now(), '{}'), ('c3', now() - interval '70 days', '{}')"
+    )
+    body = client.get("/lightspeed/api/health", headers={"Authorization": f"Bearer {token()}"}).json()
+    business = body["business"]
+    by_outlet = {o["outlet_id"]: o for o in business["outlets"]}
+    for outlet in ("akl", "nyc", "odd"):  # an unknown zone counts in UTC, as the views do
+        o = by_outlet[outlet]
+        assert (o["today_sales"], o["today_revenue"], o["yesterday_sales"], o["yesterday_revenue"]) == (2, 15, 1, 7)
+    assert by_outlet["odd"]["time_zone"] == "UTC"
+    assert business["new_customers_this_month"] == 2  # c3 joined 70 days ago
+    assert business["low_stock_count"] == 0
+    assert body["time_zone"] == "America/New_York"  # one outlet per known zone: the tie goes by name
+    page = client.get("/lightspeed/health", cookies={"_token": token()}).text
+    assert "Auckland" in page and "New York" in page

@@ -1,0 +1,281 @@
+"""What the health page shows, read from the target database in one read-only transaction.
+
+Per entity: its `sync_health` row, the latest validation, the metrics of its last sync (the
+keys of `metrics.METRICS` in `sync_log.metadata`) and its outcome in each of the last runs;
+per run: records, duration and failed entities; the recent failures with the run and try
+that link them to their log in Airflow; and a business strip from the views (today's and
+yesterday's sales per outlet in each outlet's local day, low-stock count, new customers this
+month). Plain SQL with bind parameters; identifiers come from the store's schema only.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from psycopg import sql
+
+from lightspeed_pipeline.db import begin
+
+if TYPE_CHECKING:
+    from lightspeed_pipeline.store import Store
+
+HISTORY_RUNS = 30
+SYNC_ACTIONS = ("historical_import", "incremental_sync")
+# The newest sync_log rows the run history is read from: 30 runs of 14 entities write about
+# 1 300 (a started and an outcome row each, plus the run summary); retries add a few.
+HISTORY_SCAN_ROWS = 6000
+LAST_RUN_KEYS = (
+    "records",
+    "rows_inserted",
+    "rows_updated",
+    "rows_deleted",
+    "duration_s",
+    "rows_per_s",
+    "requests",
+    "latency_p95_ms",
+    "retries",
+    "http_429",
+    "http_5xx",
+    "rejected",
+)
+
+
+def _rows(cur: Any) -> list[dict[str, Any]]:
+    names = [d.name for d in cur.description or []]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def _number(value: Any) -> float | int | None:
+    """A metric from JSON metadata as a number (None when absent or not numeric)."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (int, float)):
+        return value
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def health_snapshot(store: Store, *, history: int = HISTORY_RUNS) -> dict[str, Any]:
+    """Everything the page shows; JSON-ready after `jsonable`."""
+    t = lambda name: sql.Identifier(store.schema, name)  # noqa: E731
+    conn = store.conn
+    with conn.transaction():
+        begin(conn, store.settings)
+        entities = _rows(
+            conn.execute(
+                sql.SQL(
+                    "SELECT h.entity_type, h.sync_status, h.health_reason, h.status, h.last_successful_sync,"
+                    " h.last_sync_timestamp, h.last_version, h.error_message, h.warning_message,"
+                    " h.hours_since_success, h.warning_after_hours, h.alert_after_hours, v.row_count,"
+                    " v.deleted_count, v.orphan_count, v.duplicate_count, v.checked_at AS validated_at"
+                    " FROM {health} h LEFT JOIN LATERAL (SELECT * FROM {val} v WHERE v.entity_type = h.entity_type"
+                    " ORDER BY v.id DESC LIMIT 1) v ON true ORDER BY h.entity_type"
+                ).format(health=t("sync_health"), val=t("sync_validation"))
+            )
+        )
+        # The outcome of each entity in each recent run: its last completed/failed row there.
+        outcomes = _rows(
+            conn.execute(
+                sql.SQL(
+                    "SELECT DISTINCT ON (run_id, entity_type) run_id, entity_type, id, timestamp, status,"
+                    " duration_seconds, records_processed, error_details, metadata"
+                    " FROM (SELECT id, timestamp, entity_type, status, duration_seconds, records_processed,"
+                    " error_details, metadata, metadata->>'run_id' AS run_id, action FROM {log}"
+                    " ORDER BY id DESC LIMIT %s) recent"
+                    " WHERE run_id IS NOT NULL AND status IN ('completed', 'failed') AND action = ANY(%s)"
+                    " ORDER BY run_id, entity_type, id DESC"
+                ).format(log=t("sync_log")),
+                (HISTORY_SCAN_ROWS, list(SYNC_ACTIONS)),
+            )
+        )
+        summaries = _rows(
+            conn.execute(
+                sql.SQL(
+                    "SELECT DISTINCT ON (metadata->>'run_id') metadata->>'run_id' AS run_id, id, timestamp, status,"
+                    " duration_seconds, records_processed, error_details FROM {log}"
+                    " WHERE action = 'run_summary' AND id > (SELECT coalesce(max(id), 0) - %s FROM {log})"
+                    " ORDER BY metadata->>'run_id', id DESC"
+                ).format(log=t("sync_log")),
+                (HISTORY_SCAN_ROWS,),
+            )
+        )
+        # A failure is resolved once a later sync of the same entity completed.
+        failures = _rows(
+            conn.execute(
+                sql.SQL(
+                    "SELECT f.timestamp AS at, f.entity_type AS entity, f.error_details AS error,"
+                    " f.metadata->>'run_id' AS run_id, f.metadata->>'try_number' AS try_number, f.action,"
+                    " EXISTS (SELECT 1 FROM {log} c WHERE c.id > f.id AND c.status = 'completed'"
+                    " AND (c.entity_type = f.entity_type"
+                    " OR (f.entity_type = 'all' AND c.action = ANY(%s)))) AS resolved"
+                    " FROM {log} f WHERE f.status = 'failed' AND f.action <> 'run_summary' ORDER BY f.id DESC LIMIT 10"
+                ).format(log=t("sync_log")),
+                (list(SYNC_ACTIONS),),
+            )
+        )
+        zone_name = _business_zone(conn, t)
+        business = _business(conn, t)
+    runs = _runs(outcomes, summaries, history)
+    by_run = {(o["run_id"], o["entity_type"]): o for o in outcomes}
+    latest = {o["entity_type"]: o for o in _by_id(outcomes)}
+    for e in entities:
+        name = e["entity_type"]
+        e["last_run"] = _last_run(latest.get(name))
+        e["history"] = [_point(by_run.get((r["run_id"], name))) for r in runs]
+    for f in failures:
+        f["try_number"] = int(f["try_number"]) if str(f["try_number"] or "").isdigit() else None
+    last_run = runs[-1] if runs else None
+    return {
+        "overall": overall(entities),
+        "entities": entities,
+        "runs": runs,
+        "last_run": last_run,
+        "recent_failures": failures,
+        "business": business,
+        "time_zone": zone_name,
+        "generated_at": datetime.now(UTC),
+    }
+
+
+def _by_id(outcomes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(outcomes, key=lambda o: o["id"])
+
+
+def _last_run(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    """An entity's last sync: its outcome, when, and the metrics the page shows."""
+    if row is None:
+        return None
+    meta = row["metadata"] or {}
+    out: dict[str, Any] = {
+        "status": row["status"],
+        "at": row["timestamp"],
+        "run_id": row["run_id"],
+        "try_number": _number(meta.get("try_number")),
+        "error": row["error_details"],
+    }
+    for key in LAST_RUN_KEYS:
+        out[key] = _number(meta.get(key))
+    if out["duration_s"] is None and row["duration_seconds"] is not None:
+        out["duration_s"] = float(row["duration_seconds"])
+    if out["records"] is None:
+        out["records"] = int(row["records_processed"] or 0)
+    out["rows_written"] = sum(int(out[k] or 0) for k in ("rows_inserted", "rows_updated", "rows_deleted"))
+    return out
+
+
+def _point(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    """One entity in one run, for the small charts (None: the entity did not run)."""
+    if row is None:
+        return None
+    meta = row["metadata"] or {}
+    duration = _number(meta.get("duration_s"))
+    if duration is None:
+        duration = float(row["duration_seconds"] or 0)
+    return {"status": row["status"], "records": int(row["records_processed"] or 0), "duration_s": float(duration)}
+
+
+def _runs(outcomes: list[dict[str, Any]], summaries: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """The last `limit` runs, oldest first: records, duration and failed entities of each."""
+    runs: dict[str, dict[str, Any]] = {}
+    for o in _by_id(outcomes):
+        r = runs.setdefault(
+            o["run_id"],
+            {"run_id": o["run_id"], "started": o["timestamp"], "ended": o["timestamp"], "records": 0, "failed": []},
+        )
+        r["last_id"] = o["id"]
+        r["ended"] = max(r["ended"], o["timestamp"])
+        r["records"] += int(o["records_processed"] or 0)
+        duration = _number((o["metadata"] or {}).get("duration_s")) or 0.0
+        r["started"] = min(r["started"], o["timestamp"] - timedelta(seconds=float(duration)))
+        if o["status"] == "failed":
+            r["failed"].append(o["entity_type"])
+    for s in summaries:
+        r = runs.get(s["run_id"])
+        if r is None:
+            continue
+        r["summary_status"] = s["status"]
+        r["ended"] = max(r["ended"], s["timestamp"])
+        if s["status"] == "failed" and not r["failed"] and s["error_details"]:
+            r["error"] = s["error_details"]
+    ordered = sorted(runs.values(), key=lambda r: r["last_id"])[-limit:]
+    for r in ordered:
+        r.pop("last_id", None)
+        r["duration_s"] = round((r["ended"] - r["started"]).total_seconds(), 3)
+        r["failed"] = sorted(r["failed"])
+        r["status"] = "failed" if r["failed"] or r.get("summary_status") == "failed" else "success"
+        r.pop("summary_status", None)
+    return ordered
+
+
+def _business_zone(conn: Any, t: Any) -> str:
+    """The zone the page shows times in: the outlets' (the most common), else UTC."""
+    row = conn.execute(
+        sql.SQL(
+            "SELECT time_zone FROM {outlets} WHERE deleted_at IS NULL AND time_zone IN"
+            " (SELECT name FROM pg_timezone_names) GROUP BY time_zone ORDER BY count(*) DESC, time_zone LIMIT 1"
+        ).format(outlets=t("lightspeed_outlets"))
+    ).fetchone()
+    name = str(row[0]) if row else "UTC"
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return "UTC"
+    return name
+
+
+def _business(conn: Any, t: Any) -> dict[str, Any]:
+    """Today's and yesterday's sales per outlet (each outlet's local day), low stock, new customers."""
+    outlets = _rows(
+        conn.execute(
+            sql.SQL(
+                "WITH o AS (SELECT id, name, CASE WHEN time_zone IN (SELECT name FROM pg_timezone_names)"
+                " THEN time_zone ELSE 'UTC' END AS zone FROM {outlets} WHERE deleted_at IS NULL),"
+                " d AS (SELECT o.*, (now() AT TIME ZONE o.zone)::date AS today FROM o)"
+                " SELECT d.id AS outlet_id, d.name AS outlet_name, d.zone AS time_zone, d.today,"
+                " coalesce(t.completed_count, 0) AS today_sales, coalesce(t.completed_revenue, 0) AS today_revenue,"
+                " coalesce(y.completed_count, 0) AS yesterday_sales,"
+                " coalesce(y.completed_revenue, 0) AS yesterday_revenue"
+                " FROM d LEFT JOIN {daily} t ON t.outlet_id = d.id AND t.sale_date = d.today"
+                " LEFT JOIN {daily} y ON y.outlet_id = d.id AND y.sale_date = d.today - 1"
+                " ORDER BY d.name NULLS LAST, d.id"
+            ).format(outlets=t("lightspeed_outlets"), daily=t("daily_transactions_by_outlet"))
+        )
+    )
+    low_stock = conn.execute(sql.SQL("SELECT count(*) FROM {v}").format(v=t("low_stock_products"))).fetchone()
+    new_customers = conn.execute(
+        sql.SQL(
+            "SELECT coalesce(sum(new_customers), 0) FROM {v}"
+            " WHERE month = date_trunc('month', now() AT TIME ZONE 'UTC')::date"
+        ).format(v=t("customer_growth_by_month"))
+    ).fetchone()
+    return {
+        "outlets": outlets,
+        "low_stock_count": int(low_stock[0]) if low_stock else 0,
+        "new_customers_this_month": int(new_customers[0]) if new_customers else 0,
+    }
+
+
+def overall(entities: list[dict[str, Any]]) -> str:
+    """The worst entity's health (ALERT when there is none: nothing was ever set up)."""
+    levels = [e["sync_status"] for e in entities]
+    for level in ("ALERT", "WARNING"):
+        if level in levels:
+            return level
+    return "OK" if levels else "ALERT"
+
+
+def jsonable(value: Any) -> Any:
+    """Dates as ISO strings and decimals as floats, recursively."""
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [jsonable(v) for v in value]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if value is not None and not isinstance(value, (str, int, float, bool)):
+        return float(value) if hasattr(value, "as_integer_ratio") else str(value)
+    return value

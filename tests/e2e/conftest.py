@@ -1,0 +1,20 @@
+"""Shared by the end-to-end tests: the settings a native stack runs the sync with."""
+
+from __future__ import annotations
+
+import json
+
+from devtools.simproc import SimulatorProcess
+
+
+def sync_env(sim: SimulatorProcess, pg_dsn: str, schema: str) -> dict[str, str]:
+    """The recommended connection forms (no extra on the API connection) and fast retries."""
+    return {
+        "AIRFLOW_CONN_LIGHTSPEED_API": json.dumps({"conn_type": "http", "host": sim.url, "password": sim.token}),
+        "AIRFLOW_CONN_LIGHTSPEED_POSTGRES": pg_dsn,
+        "LIGHTSPEED_SCHEMA": schema,
+        "LIGHTSPEED_PAGE_SIZE": "50",
+        "LIGHTSPEED_BACKOFF_INITIAL": "0.05",
+        "LIGHTSPEED_TASK_RETRIES": "1",
+        "LIGHTSPEED_RETRY_DELAY_S": "1",
+    }

@@ -166,3 +166,12 @@ class Chromium:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(base64.b64decode(data))
         return path
+
+
+def airflow_login(browser: Chromium, url: str, user: str, password: str) -> None:
+    """Log in through Airflow's own login form (simple auth manager), typed into as a person does."""
+    browser.open(f"{url}/")
+    browser.type_into("input[name=username]", user)
+    browser.type_into("input[name=password]", password)
+    browser.click("button[type=submit]:not([disabled])")
+    browser.wait_for("!location.pathname.startsWith('/auth')", what="the login to finish")

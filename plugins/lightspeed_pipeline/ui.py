@@ -245,36 +245,45 @@ def _failures(snapshot: dict[str, Any], clock: Clock, links: Links) -> str:
     return "".join(items) or "<li class='muted'>none</li>"
 
 
-STYLE = """
-:root { color-scheme: light dark; --fg: #18181b; --muted: #71717a; --line: #e4e4e7; --head: #f4f4f5;
-  --card: #fafafa; --err: #dc2626; }
-@media (prefers-color-scheme: dark) { :root { --fg: #f4f4f5; --muted: #a1a1aa; --line: #3f3f46;
-  --head: #27272a; --card: #1f1f23; --err: #f87171; } }
-body { font-family: -apple-system, BlinkMacSystemFont, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
-  margin: 1rem 1.25rem; color: var(--fg); font-size: 14px; }
-h2 { font-size: 1.35rem; font-weight: 600; margin: 0 0 0.25rem; } h3 { font-size: 0.95rem; margin: 0 0 0.4rem; }
-table { border-collapse: collapse; width: 100%; }
-th, td { border-bottom: 1px solid var(--line); padding: 0.3rem 0.5rem; text-align: left; vertical-align: middle; }
-th { background: var(--head); font-weight: 600; font-size: 0.8rem; white-space: nowrap; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-td.name { font-weight: 600; } td.charts, td.when { white-space: nowrap; }
-td.when .ago { display: block; font-size: 0.75rem; } td.charts svg { margin-right: 6px; }
-tr.err-row td { border-bottom: 1px solid var(--line); padding-top: 0; }
-.err { color: var(--err); } .why, .small { font-size: 0.75rem; } .why, .muted { color: var(--muted); }
-.pill { color: #fff; border-radius: 0.8rem; padding: 0.05rem 0.55rem; font-weight: 600; font-size: 0.8rem; }
-a { color: #2563eb; } a.rerun, a.log-link { white-space: nowrap; }
-.strip { display: flex; gap: 0.75rem; flex-wrap: wrap; margin: 0.75rem 0; }
-.card { background: var(--card); border: 1px solid var(--line); border-radius: 6px; padding: 0.6rem 0.8rem;
-  min-width: 11rem; } .card.wide { flex: 1 1 28rem; }
-.big-number { font-size: 1.8rem; font-weight: 600; font-variant-numeric: tabular-nums; }
-table.mini th, table.mini td { padding: 0.15rem 0.4rem; font-size: 0.85rem; }
-.runs { display: flex; gap: 1.5rem; flex-wrap: wrap; } figure { margin: 0; }
-figcaption { font-size: 0.75rem; color: var(--muted); }
-svg.chart { display: inline-block; vertical-align: middle; } svg .axis { stroke: var(--line); }
-svg .peak { font-size: 8px; fill: var(--muted); }
-ul.failures { padding-left: 1.1rem; } ul.failures li { margin: 0.2rem 0; }
-li.resolved, li.resolved .err { color: var(--muted); }
-section { margin-bottom: 1rem; }
+DARK = "--fg: #f4f4f5; --muted: #a1a1aa; --line: #3f3f46; --head: #27272a; --card: #1f1f23; --err: #f87171;"
+# Light or dark as Airflow's own UI is set (its `theme` in localStorage: same origin), else as the
+# browser prefers.
+THEME_SCRIPT = """<script>
+try {
+  const theme = localStorage.getItem("theme");
+  if (theme === "dark" || theme === "light") document.documentElement.dataset.theme = theme;
+} catch (error) {}
+</script>"""
+STYLE = f"""
+:root {{ color-scheme: light dark; --fg: #18181b; --muted: #71717a; --line: #e4e4e7; --head: #f4f4f5;
+  --card: #fafafa; --err: #dc2626; }}
+@media (prefers-color-scheme: dark) {{ :root:not([data-theme=light]) {{ color-scheme: dark; {DARK} }} }}
+:root[data-theme=dark] {{ color-scheme: dark; {DARK} }}
+body {{ font-family: -apple-system, BlinkMacSystemFont, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
+  margin: 1rem 1.25rem; color: var(--fg); font-size: 14px; }}
+h2 {{ font-size: 1.35rem; font-weight: 600; margin: 0 0 0.25rem; }} h3 {{ font-size: 0.95rem; margin: 0 0 0.4rem; }}
+table {{ border-collapse: collapse; width: 100%; }}
+th, td {{ border-bottom: 1px solid var(--line); padding: 0.3rem 0.5rem; text-align: left; vertical-align: middle; }}
+th {{ background: var(--head); font-weight: 600; font-size: 0.8rem; white-space: nowrap; }}
+td.num {{ text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }}
+td.name {{ font-weight: 600; }} td.charts, td.when {{ white-space: nowrap; }}
+td.when .ago {{ display: block; font-size: 0.75rem; }} td.charts svg {{ margin-right: 6px; }}
+tr.err-row td {{ border-bottom: 1px solid var(--line); padding-top: 0; }}
+.err {{ color: var(--err); }} .why, .small {{ font-size: 0.75rem; }} .why, .muted {{ color: var(--muted); }}
+.pill {{ color: #fff; border-radius: 0.8rem; padding: 0.05rem 0.55rem; font-weight: 600; font-size: 0.8rem; }}
+a {{ color: #2563eb; }} a.rerun, a.log-link {{ white-space: nowrap; }}
+.strip {{ display: flex; gap: 0.75rem; flex-wrap: wrap; margin: 0.75rem 0; }}
+.card {{ background: var(--card); border: 1px solid var(--line); border-radius: 6px; padding: 0.6rem 0.8rem;
+  min-width: 11rem; }} .card.wide {{ flex: 1 1 28rem; }}
+.big-number {{ font-size: 1.8rem; font-weight: 600; font-variant-numeric: tabular-nums; }}
+table.mini th, table.mini td {{ padding: 0.15rem 0.4rem; font-size: 0.85rem; }}
+.runs {{ display: flex; gap: 1.5rem; flex-wrap: wrap; }} figure {{ margin: 0; }}
+figcaption {{ font-size: 0.75rem; color: var(--muted); }}
+svg.chart {{ display: inline-block; vertical-align: middle; }} svg .axis {{ stroke: var(--line); }}
+svg .peak {{ font-size: 8px; fill: var(--muted); }}
+ul.failures {{ padding-left: 1.1rem; }} ul.failures li {{ margin: 0.2rem 0; }}
+li.resolved, li.resolved .err {{ color: var(--muted); }}
+section {{ margin-bottom: 1rem; }}
 """
 
 
@@ -322,7 +331,7 @@ def render_html(snapshot: dict[str, Any], ui_base: str = "") -> str:
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="60">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Lightspeed sync health</title><style>{STYLE}</style></head><body>
+<title>Lightspeed sync health</title><style>{STYLE}</style>{THEME_SCRIPT}</head><body>
 <h2>Lightspeed sync health <span class="pill" id="overall" style="background:{COLORS.get(overall, "#71717a")}">
 {esc(overall)}</span></h2>
 <p>{run_line}. <span class="muted small">Times in {esc(clock.zone_name)} (the outlets' zone); this page
@@ -368,7 +377,7 @@ def render_rerun(entity: str | None, ui_base: str = "") -> str:
     config = json.dumps({"api": links.trigger_api(), "run": links.run("")})
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Rerun entities: {DAG_ID}</title>
-<style>{STYLE}
+{THEME_SCRIPT}<style>{STYLE}
 .boxes {{ display: grid; grid-template-columns: repeat(auto-fill, minmax(11rem, 1fr)); gap: 0.3rem 1rem;
   margin: 0.5rem 0 1rem; }}
 button {{ background: #2563eb; color: #fff; border: 0; border-radius: 6px; padding: 0.45rem 1.1rem;

@@ -22,7 +22,7 @@ import pytest
 from lightspeed_pipeline import entities as reg
 
 from devtools.airflow_stack import AirflowStack
-from devtools.browser import Chromium, find_chromium
+from devtools.browser import Chromium, airflow_login, find_chromium
 from devtools.simproc import SimulatorProcess
 from tests.conftest import E2E_REPORT, TOKEN
 from tests.e2e.conftest import sync_env
@@ -76,15 +76,6 @@ def _cells(browser: Chromium, metric: str) -> dict[str, str]:
     )
 
 
-def _login(browser: Chromium, st: AirflowStack) -> None:
-    """Airflow's own login form (simple auth manager), typed into as a person does."""
-    browser.open(f"{st.url}/")
-    browser.type_into("input[name=username]", st.user)
-    browser.type_into("input[name=password]", st.password)
-    browser.click("button[type=submit]:not([disabled])")
-    browser.wait_for("!location.pathname.startsWith('/auth')", what="the login to finish")
-
-
 def _open_health(browser: Chromium, st: AirflowStack) -> None:
     browser.open(f"{st.url}{PLUGIN_PAGE}")
     browser.wait_for("document.querySelector('table.entities tr[data-entity]')", frame=FRAME, what="the health table")
@@ -115,7 +106,7 @@ def test_health_page_in_a_browser_after_a_failed_entity(
     assert tis["customers.sync"]["state"] == "failed" and tis["customers.sync"]["try_number"] == 1
 
     with Chromium(chromium) as browser:
-        _login(browser, st)
+        airflow_login(browser, st.url, st.user, st.password)
         _open_health(browser, st)
         page_shot = browser.screenshot(shots / "health-page.png")
         browser.open(f"{st.url}/lightspeed/health")

@@ -130,3 +130,17 @@ def test_stat_names_are_statsd_safe() -> None:
     assert stat_name("odd name:é|x", "records") == "lightspeed.odd_name___x.records"
     longest = max(len(stat_name("product_categories", name)) for _, name, _ in STATS)
     assert longest + len("airflow.") <= 63  # OpenTelemetry's name limit, with Airflow's default prefix
+
+
+def test_the_docs_list_every_metric_key() -> None:
+    """README's Monitoring section and docs/monitoring.md's table name exactly METRIC_KEYS, in order."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text()
+    listed = readme[readme.index("**Metric keys**") : readme.index("What each one means")]
+    names = re.findall(r"`([a-z0-9_]+)`", listed.split("when StatsD or OpenTelemetry is on):", 1)[1])
+    assert tuple(names) == METRIC_KEYS
+    table = re.findall(r"^\| `([a-z0-9_]+)` \|", (root / "docs" / "monitoring.md").read_text(), re.M)
+    assert tuple(k for k in table if k in METRICS) == METRIC_KEYS

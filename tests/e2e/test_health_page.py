@@ -13,6 +13,7 @@ Screenshots go to $LIGHTSPEED_SCREENSHOT_DIR (default: the test's tmp dir).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -118,6 +119,9 @@ def test_health_page_in_a_browser_after_a_failed_entity(
         row = "document.querySelector('tr[data-entity=customers]')"
         assert browser.evaluate(f"{row}.querySelector('.pill').textContent", frame=FRAME) == "ALERT"
         assert "HTTP 403" in browser.evaluate(f"{row}.nextElementSibling.textContent", frame=FRAME)
+        # Times read as the outlets' local day and time, with the zone; the UTC instant is in the tooltip.
+        when = browser.evaluate(f"{row}.querySelector('td.when time').textContent", frame=FRAME)
+        assert re.fullmatch(r"(today|yesterday) \d\d:\d\d [A-Z][A-Za-z0-9+-]+", when), when
         assert (
             browser.evaluate("document.querySelector('tr[data-entity=products] .pill').textContent", frame=FRAME)
             == "OK"

@@ -61,8 +61,8 @@ def bar_chart(
         x = (offset + i) * slot_w
         if b.value is None:
             h, color = 2.0, GREY
-        else:
-            h = max(usable * (b.value / peak), 2.0)
+        else:  # a zero is a 1 px tick in the bar's colour: the run is there, with nothing to show
+            h = max(usable * (b.value / peak), 2.0) if b.value else 1.0
             color = b.color
         parts.append(
             f'<rect x="{x:.1f}" y="{height - 1 - h:.1f}" width="{bar_w:.1f}" height="{h:.1f}" fill="{color}"'

@@ -222,16 +222,13 @@ class EntitySyncOperator(BaseOperator):
         except EntityBusyError as exc:
             if skip_if_busy:
                 raise AirflowSkipException(str(exc)) from None
-            emit_stats(self.entity, None, ok=False)
-            self._validate(store, context, after_failure=True)
+            self._after_failure(store, context, None)
             raise
         except EntitySyncError as exc:
-            emit_stats(self.entity, exc.result.as_dict() if exc.result else None, ok=False)
-            self._validate(store, context, after_failure=True)
+            self._after_failure(store, context, exc.result.as_dict() if exc.result else None)
             raise fail_fast(exc) from exc.__cause__
         except BaseException:
-            emit_stats(self.entity, None, ok=False)
-            self._validate(store, context, after_failure=True)
+            self._after_failure(store, context, None)
             raise
         else:
             out = result.as_dict()
@@ -242,6 +239,13 @@ class EntitySyncOperator(BaseOperator):
             return out
         finally:
             store.close()
+
+    def _after_failure(self, store: Any, context: Any, metrics: dict[str, Any] | None) -> None:
+        """A failed sync still sends its metrics (the figures up to the failure) and validates the table."""
+        from lightspeed_pipeline.metrics import emit_stats
+
+        emit_stats(self.entity, metrics, ok=False)
+        self._validate(store, context, after_failure=True)
 
     def _validate(self, store: Any, context: Any, *, after_failure: bool = False) -> dict[str, Any] | None:
         """Validate the table; after a failed sync a failing validation only logs (the sync's error counts)."""

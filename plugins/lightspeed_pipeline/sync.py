@@ -227,6 +227,7 @@ def _sync_locked(
     bound = state.last_version if entity.versioned and state.last_version and after < state.last_version else None
     begun_at: int | None = None  # the version just below the listing's first record
     last_progress = started
+    pages: Iterator[Page] | None = None
     try:
         if check_store is not None:
             check_store()
@@ -319,6 +320,11 @@ def _sync_locked(
         if result.last_version is None:
             result.last_version = state.last_version
     except Exception as exc:
+        # Stop the prefetch thread now: the traceback keeps this frame, and with it the
+        # generator, alive until the exception is gone.
+        close = getattr(pages, "close", None)
+        if close is not None:
+            close()
         result.duration_s = time.monotonic() - started
         result.http = client.stats.as_dict()
         permanent = bool(getattr(exc, "permanent", False))

@@ -186,7 +186,7 @@ def _runs_panel(runs: list[dict[str, Any]], clock: Clock) -> str:
         ),
         "failures": bar_chart(
             [
-                Bar(len(r["failed"]), f"{label(r)}: failed: {', '.join(r['failed']) or 'none'}", RED)
+                Bar(len(r["failed"]), f"{label(r)}: failed: {', '.join(r['failed']) or 'none'}", color(r))
                 for r in runs
             ],
             slots=slots, width=300, height=64, label="failed entities per run", show_max=True, css_class="chart big",

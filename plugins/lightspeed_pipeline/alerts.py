@@ -33,7 +33,9 @@ Where each alert comes from:
 - `stale`: `LightspeedStaleNotifier`, the success and failure callback of `finalize`: every
   entity `sync_health` rates `ALERT` for staleness (no successful sync for too long, or never)
   rather than because its latest sync failed; an entity whose sync failed or was blocked by a
-  failed upstream in this run is left to that run's `entity_failed` alert.
+  failed upstream in this run is left to that run's `entity_failed` alert. At most one per
+  entity per STALE_REPEAT (24 h): a sent one is recorded in sync_log (action `alert`, status
+  `stale`), so an hourly schedule does not repeat it every hour.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -264,6 +266,9 @@ def deadline_alert(context: Mapping[str, Any] | None, minutes: float | None) -> 
     )
 
 
+STALE_REPEAT = timedelta(hours=24)
+
+
 def stale_alerts(
     rows: Sequence[Mapping[str, Any]],
     sync_states: Mapping[str, str],
@@ -272,15 +277,21 @@ def stale_alerts(
     run_id: str | None,
     task_id: str | None,
     log_url: str | None,
+    now: datetime | None = None,
 ) -> list[Alert]:
     """One `stale` alert per `sync_health` row rated ALERT for staleness, except entities whose
-    latest sync failed (`status` failed) or whose sync failed or was blocked in this run."""
+    latest sync failed (`status` failed), whose sync failed or was blocked in this run, or that
+    were alerted as stale less than STALE_REPEAT ago (`last_stale_alert`)."""
+    now = now or datetime.now(UTC)
     out = []
     for row in rows:
         entity = str(row["entity_type"])
         if row.get("sync_status") not in (None, "ALERT") or row.get("status") == "failed":
             continue
         if sync_states.get(entity) in _FAILED_STATES:
+            continue
+        alerted = _when(row.get("last_stale_alert"))
+        if alerted is not None and now - alerted < STALE_REPEAT:
             continue
         last = _when(row.get("last_successful_sync"))
         reason = str(row.get("health_reason") or "no recent successful sync")
@@ -510,8 +521,9 @@ class LightspeedStaleNotifier(LightspeedAlertNotifier):
                 task_id=task_id,
                 log_url=task_log_url(ti, dag_id, run_id, task_id),
             )
-            for alert in alerts:
-                send(alert, target)
+            sent = [alert.entity for alert in alerts if send(alert, target)]
+            if sent:
+                record_stale_alerts(self.postgres_conn_id, [e for e in sent if e], run_id)
         except Exception as exc:
             log.warning("stale alerts not sent: %s", scrub(f"{type(exc).__name__}: {exc}"))
 
@@ -529,12 +541,28 @@ def read_stale(postgres_conn_id: str) -> list[dict[str, Any]]:
             begin(store.conn, store.settings)
             cur = store.conn.execute(
                 sql.SQL(
-                    "SELECT entity_type, sync_status, status, health_reason, last_successful_sync FROM {}"
-                    " WHERE sync_status = 'ALERT' AND status IS DISTINCT FROM 'failed' ORDER BY entity_type"
-                ).format(sql.Identifier(store.schema, "sync_health"))
+                    "SELECT h.entity_type, h.sync_status, h.status, h.health_reason, h.last_successful_sync,"
+                    " (SELECT max(l.timestamp) FROM {log} l WHERE l.entity_type = h.entity_type"
+                    " AND l.action = 'alert' AND l.status = 'stale') AS last_stale_alert FROM {health} h"
+                    " WHERE h.sync_status = 'ALERT' AND h.status IS DISTINCT FROM 'failed' ORDER BY h.entity_type"
+                ).format(
+                    health=sql.Identifier(store.schema, "sync_health"), log=sql.Identifier(store.schema, "sync_log")
+                )
             )
             names = [d.name for d in cur.description or []]
             return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    finally:
+        store.close()
+
+
+def record_stale_alerts(postgres_conn_id: str, entities: Sequence[str], run_id: str | None) -> None:
+    """Note in sync_log that these entities were alerted as stale (so the next runs hold off)."""
+    from lightspeed_pipeline.hooks import LightspeedPostgresHook
+
+    store = LightspeedPostgresHook(postgres_conn_id).get_store()
+    try:
+        for entity in entities:
+            store.log_event(entity, "alert", "stale", metadata={"run_id": run_id, "kind": "stale"})
     finally:
         store.close()
 

@@ -12,7 +12,9 @@ stack shows, at once:
   misses);
 - then the rerun a data team does: fix the cause, clear the failed group (with a deadline on
   the DAG: a queued-at deadline made this fail on Airflow 3.3.2, apache/airflow#70368), with
-  brands' last success set 30 h back: one `stale` message, for brands, none for the fresh ones.
+  brands' last success set 30 h back: one `stale` message, for brands, none for the fresh ones;
+  and in the next run, with brands still stale and taxes newly so, one for taxes only (at most
+  one a day per entity).
 No message carries the API token, the database password or the webhook's secret path.
 """
 
@@ -161,6 +163,22 @@ def test_alerts_under_the_real_scheduler(
     assert (stale["entity"], stale["run_id"]) == ("brands", failed_id)
     assert stale["error"].startswith("no successful sync for 30.0 h (last success ")
     assert "/tasks/finalize" in stale["log_url"]
+    alerted = db.execute(
+        f'SELECT count(*) FROM "{schema}".sync_log'
+        " WHERE action = 'alert' AND status = 'stale' AND entity_type = 'brands'"
+    ).fetchone()[0]
+    assert alerted == 1
+
+    # The next run (customers only), brands still stale and now taxes too: a message for taxes,
+    # none again for brands within 24 h (an hourly schedule would otherwise repeat it hourly).
+    db.execute(
+        f"UPDATE \"{schema}\".sync_state SET last_sync_time = now() - interval '30 hours'"
+        " WHERE entity_type IN ('brands', 'taxes')"
+    )
+    next_id = st.trigger(DAG_ID, {"entities": ["customers"]})
+    assert st.wait_run(DAG_ID, next_id)["state"] == "success"
+    bodies = wait_for(receiver, lambda b: len(of(b, "stale")) >= 2, 30, st)
+    assert [(b["entity"], b["run_id"]) for b in of(bodies, "stale")] == [("brands", failed_id), ("taxes", next_id)]
 
     assert len(of(bodies, "entity_failed")) == 1 and len(of(bodies, "deadline_missed")) == 1
     for post in receiver.posts:

@@ -346,6 +346,17 @@ def test_stale_alerts_leave_failures_to_their_own_alert() -> None:
     assert out[0].text().startswith("Lightspeed sync: entity brands is stale: no successful sync for 30.0 h")
 
 
+def test_a_stale_entity_is_alerted_at_most_once_a_day() -> None:
+    now = datetime(2026, 1, 3, 12, 0, tzinfo=UTC)
+    old = datetime(2026, 1, 1, 1, 0, tzinfo=UTC)
+    row = {"entity_type": "brands", "sync_status": "ALERT", "status": "success",
+           "health_reason": "no successful sync for 59.0 h", "last_successful_sync": old}  # fmt: skip
+    kw: dict[str, Any] = {"dag_id": "lightspeed_sync", "run_id": "r", "task_id": "finalize", "log_url": "u", "now": now}
+    assert len(stale_alerts([row], {}, **kw)) == 1  # never alerted
+    assert stale_alerts([{**row, "last_stale_alert": now - timedelta(hours=23, minutes=59)}], {}, **kw) == []
+    assert len(stale_alerts([{**row, "last_stale_alert": now - timedelta(hours=24)}], {}, **kw)) == 1
+
+
 # ---- the DAG -------------------------------------------------------------------------------------
 
 

@@ -64,15 +64,17 @@ class StoredIdentity:
     adopted_at: Any
 
 
+_SELECT_STORED = "SELECT retailer_id, domain_prefix, name, api_url, adopted_at FROM sync_store"
+
+
+def _stored(row: Any) -> StoredIdentity | None:
+    return StoredIdentity(Retailer(row[0], row[1], row[2]), row[3], row[4]) if row else None
+
+
 def stored_identity(store: Store) -> StoredIdentity | None:
     with store.conn.transaction():
         begin(store.conn, store.settings)
-        row = store.conn.execute(
-            "SELECT retailer_id, domain_prefix, name, api_url, adopted_at FROM sync_store"
-        ).fetchone()
-    if row is None:
-        return None
-    return StoredIdentity(Retailer(row[0], row[1], row[2]), row[3], row[4])
+        return _stored(store.conn.execute(_SELECT_STORED).fetchone())
 
 
 def mismatch_message(mine: StoredIdentity, theirs: Retailer, api_url: str, switch_to: str | None = None) -> str:
@@ -101,10 +103,7 @@ def verify_store(store: Store, client: LightspeedClient, *, switch_to: str | Non
     api_url = client.config.api_root
     with store.conn.transaction():
         begin(store.conn, store.settings)
-        row = store.conn.execute(
-            "SELECT retailer_id, domain_prefix, name, api_url, adopted_at FROM sync_store FOR UPDATE"
-        ).fetchone()
-        mine = StoredIdentity(Retailer(row[0], row[1], row[2]), row[3], row[4]) if row else None
+        mine = _stored(store.conn.execute(_SELECT_STORED + " FOR UPDATE").fetchone())
         if mine is None:
             outcome = "adopted"
         elif mine.retailer.id == theirs.id:

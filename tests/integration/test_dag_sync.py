@@ -11,6 +11,7 @@ from tests.conftest import FAST_RETRIES
 from tests.integration.helpers import (
     assert_database_equals_source,
     assert_views_match,
+    entity_log,
     requests_by_resource,
     run_dag,
     snapshot,
@@ -40,15 +41,6 @@ def noop_requests() -> dict[str, int]:
     return {"retailer": 1} | {e.name: 2 if e.deletions == "every_run" else 1 for e in reg.ENTITIES}
 
 
-def log_metadata(db: Any, schema: str, run_id: str) -> dict[str, dict[str, Any]]:
-    rows = db.execute(
-        f"SELECT entity_type, metadata FROM \"{schema}\".sync_log WHERE status = 'completed'"
-        " AND metadata->>'run_id' = %s AND action <> 'run_summary'",
-        (run_id,),
-    ).fetchall()
-    return dict(rows)
-
-
 def test_first_second_and_mutated_runs_keep_the_database_equal(
     connections: None, simulator: Any, db: Any, schema: str, airflow_db: None
 ) -> None:
@@ -65,7 +57,7 @@ def test_first_second_and_mutated_runs_keep_the_database_equal(
     states = sync_state(db, schema)
     assert {s for s, *_ in states.values()} == {"success"}
     assert all(v is not None for name, (_, v, _) in states.items() if name != "product_categories")
-    first_log = log_metadata(db, schema, run.run_id)
+    first_log = entity_log(db, schema, run.run_id)
     events = db.execute(
         f'SELECT entity_type, status, duration_seconds, records_processed FROM "{schema}".sync_log'
         " WHERE metadata->>'run_id' = %s AND action <> 'run_summary' ORDER BY id",
@@ -102,7 +94,7 @@ def test_first_second_and_mutated_runs_keep_the_database_equal(
     stats = simulator.stats()
     assert stats["by_resource"] == noop_requests()
     assert snapshot(db, schema) == before  # synced_at included: nothing was rewritten
-    second_log = log_metadata(db, schema, run.run_id)
+    second_log = entity_log(db, schema, run.run_id)
     assert all(m["rows_inserted"] + m["rows_updated"] == 0 for m in second_log.values())
     assert second_log["sales"]["action"] == "incremental_sync"
 
@@ -133,7 +125,7 @@ def test_first_second_and_mutated_runs_keep_the_database_equal(
             assert int(reqs[0]["query"]["after"]) == cursors[e.name]
             n_changed = len(set(changed.get(e.name, [])))
             assert len(reqs) == math.ceil(n_changed / PAGE) + 1, (e.name, len(reqs), n_changed)
-    third_log = log_metadata(db, schema, run.run_id)
+    third_log = entity_log(db, schema, run.run_id)
     assert third_log["sales"]["rows_inserted"] + third_log["sales"]["rows_updated"] == len(set(changed["sales"]))
     assert third_log["product_categories"]["rows_deleted"] == 1
 
@@ -155,7 +147,7 @@ def test_first_second_and_mutated_runs_keep_the_database_equal(
     assert_views_match(db, schema, state)
     statuses = simulator.stats()["by_status"]
     assert statuses.get("429", 0) >= 2 and statuses.get("503", 0) + statuses.get("500", 0) >= 2
-    fourth_log = log_metadata(db, schema, run.run_id)
+    fourth_log = entity_log(db, schema, run.run_id)
     entity_faults = sum(
         1 for r in simulator.stats()["requests"] if r["resource"] != "retailer" and str(r["status"]) != "200"
     )  # the store check's retries are the migrate task's, not an entity's
@@ -181,7 +173,7 @@ def test_entities_param_and_full_refresh_rewrite_nothing(
     assert set(reqs) == {"retailer", "products"}
     assert reqs["products"][0]["query"]["after"] == "0"
     assert len(reqs["products"]) == math.ceil(len(products) / PAGE) + 1
-    meta = log_metadata(db, schema, run.run_id)["products"]
+    meta = entity_log(db, schema, run.run_id)["products"]
     assert meta["action"] == "historical_import"
     assert meta["rows_inserted"] + meta["rows_updated"] == 0 and meta["rows_unchanged"] == len(products)
     assert snapshot(db, schema) == before

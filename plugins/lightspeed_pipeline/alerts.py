@@ -531,6 +531,7 @@ class LightspeedStaleNotifier(LightspeedAlertNotifier):
 def read_stale(postgres_conn_id: str) -> list[dict[str, Any]]:
     """`sync_health` rows rated ALERT whose latest sync did not fail."""
     from psycopg import sql
+    from psycopg.rows import dict_row
 
     from lightspeed_pipeline.db import begin
     from lightspeed_pipeline.hooks import LightspeedPostgresHook
@@ -539,7 +540,7 @@ def read_stale(postgres_conn_id: str) -> list[dict[str, Any]]:
     try:
         with store.conn.transaction():
             begin(store.conn, store.settings)
-            cur = store.conn.execute(
+            cur = store.conn.cursor(row_factory=dict_row).execute(
                 sql.SQL(
                     "SELECT h.entity_type, h.sync_status, h.status, h.health_reason, h.last_successful_sync,"
                     " (SELECT max(l.timestamp) FROM {log} l WHERE l.entity_type = h.entity_type"
@@ -549,8 +550,7 @@ def read_stale(postgres_conn_id: str) -> list[dict[str, Any]]:
                     health=sql.Identifier(store.schema, "sync_health"), log=sql.Identifier(store.schema, "sync_log")
                 )
             )
-            names = [d.name for d in cur.description or []]
-            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+            return cur.fetchall()
     finally:
         store.close()
 

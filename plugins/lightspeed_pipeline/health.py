@@ -10,11 +10,13 @@ month). Plain SQL with bind parameters; identifiers come from the store's schema
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from psycopg import sql
+from psycopg.rows import dict_row
 
 from lightspeed_pipeline.db import begin
 
@@ -42,11 +44,6 @@ LAST_RUN_KEYS = (
 )
 
 
-def _rows(cur: Any) -> list[dict[str, Any]]:
-    names = [d.name for d in cur.description or []]
-    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-
-
 def _number(value: Any) -> float | int | None:
     """A metric from JSON metadata as a number (None when absent or not numeric)."""
     if isinstance(value, bool):
@@ -65,63 +62,56 @@ def health_snapshot(store: Store, *, history: int = HISTORY_RUNS) -> dict[str, A
     conn = store.conn
     with conn.transaction():
         begin(conn, store.settings)
-        entities = _rows(
-            conn.execute(
-                sql.SQL(
-                    "SELECT h.entity_type, h.sync_status, h.health_reason, h.status, h.last_successful_sync,"
-                    " h.last_sync_timestamp, h.last_version, h.error_message, h.warning_message,"
-                    " h.hours_since_success, h.warning_after_hours, h.alert_after_hours, v.row_count,"
-                    " v.deleted_count, v.orphan_count, v.duplicate_count, v.checked_at AS validated_at"
-                    " FROM {health} h LEFT JOIN LATERAL (SELECT * FROM {val} v WHERE v.entity_type = h.entity_type"
-                    " ORDER BY v.id DESC LIMIT 1) v ON true ORDER BY h.entity_type"
-                ).format(health=t("sync_health"), val=t("sync_validation"))
-            )
-        )
+        cur = conn.cursor(row_factory=dict_row)
+        entities = cur.execute(
+            sql.SQL(
+                "SELECT h.entity_type, h.sync_status, h.health_reason, h.status, h.last_successful_sync,"
+                " h.last_sync_timestamp, h.last_version, h.error_message, h.warning_message,"
+                " h.hours_since_success, h.warning_after_hours, h.alert_after_hours, v.row_count,"
+                " v.deleted_count, v.orphan_count, v.duplicate_count, v.checked_at AS validated_at"
+                " FROM {health} h LEFT JOIN LATERAL (SELECT * FROM {val} v WHERE v.entity_type = h.entity_type"
+                " ORDER BY v.id DESC LIMIT 1) v ON true ORDER BY h.entity_type"
+            ).format(health=t("sync_health"), val=t("sync_validation"))
+        ).fetchall()
         # The outcome of each entity in each recent run: its last completed/failed row there.
-        outcomes = _rows(
-            conn.execute(
-                sql.SQL(
-                    "SELECT DISTINCT ON (run_id, entity_type) run_id, entity_type, id, timestamp, status,"
-                    " duration_seconds, records_processed, error_details, metadata"
-                    " FROM (SELECT id, timestamp, entity_type, status, duration_seconds, records_processed,"
-                    " error_details, metadata, metadata->>'run_id' AS run_id, action FROM {log}"
-                    " ORDER BY id DESC LIMIT %s) recent"
-                    " WHERE run_id IS NOT NULL AND status IN ('completed', 'failed') AND action = ANY(%s)"
-                    " ORDER BY run_id, entity_type, id DESC"
-                ).format(log=t("sync_log")),
-                (HISTORY_SCAN_ROWS, list(SYNC_ACTIONS)),
-            )
-        )
-        summaries = _rows(
-            conn.execute(
-                sql.SQL(
-                    "SELECT DISTINCT ON (metadata->>'run_id') metadata->>'run_id' AS run_id, id, timestamp, status,"
-                    " duration_seconds, records_processed, error_details FROM {log}"
-                    " WHERE action = 'run_summary' AND id > (SELECT coalesce(max(id), 0) - %s FROM {log})"
-                    " ORDER BY metadata->>'run_id', id DESC"
-                ).format(log=t("sync_log")),
-                (HISTORY_SCAN_ROWS,),
-            )
-        )
+        outcomes = cur.execute(
+            sql.SQL(
+                "SELECT DISTINCT ON (run_id, entity_type) run_id, entity_type, id, timestamp, status,"
+                " duration_seconds, records_processed, error_details, metadata"
+                " FROM (SELECT id, timestamp, entity_type, status, duration_seconds, records_processed,"
+                " error_details, metadata, metadata->>'run_id' AS run_id, action FROM {log}"
+                " ORDER BY id DESC LIMIT %s) recent"
+                " WHERE run_id IS NOT NULL AND status IN ('completed', 'failed') AND action = ANY(%s)"
+                " ORDER BY run_id, entity_type, id DESC"
+            ).format(log=t("sync_log")),
+            (HISTORY_SCAN_ROWS, list(SYNC_ACTIONS)),
+        ).fetchall()
+        summaries = cur.execute(
+            sql.SQL(
+                "SELECT DISTINCT ON (metadata->>'run_id') metadata->>'run_id' AS run_id, id, timestamp, status,"
+                " duration_seconds, records_processed, error_details FROM {log}"
+                " WHERE action = 'run_summary' AND id > (SELECT coalesce(max(id), 0) - %s FROM {log})"
+                " ORDER BY metadata->>'run_id', id DESC"
+            ).format(log=t("sync_log")),
+            (HISTORY_SCAN_ROWS,),
+        ).fetchall()
         # A failure is resolved once a later sync of the same entity completed.
-        failures = _rows(
-            conn.execute(
-                sql.SQL(
-                    "SELECT f.timestamp AS at, f.entity_type AS entity, f.error_details AS error,"
-                    " f.metadata->>'run_id' AS run_id, f.metadata->>'try_number' AS try_number, f.action,"
-                    " EXISTS (SELECT 1 FROM {log} c WHERE c.id > f.id AND c.status = 'completed'"
-                    " AND (c.entity_type = f.entity_type"
-                    " OR (f.entity_type = 'all' AND c.action = ANY(%s)))) AS resolved"
-                    " FROM {log} f WHERE f.status = 'failed' AND f.action <> 'run_summary' ORDER BY f.id DESC LIMIT 10"
-                ).format(log=t("sync_log")),
-                (list(SYNC_ACTIONS),),
-            )
-        )
-        zone_name = _business_zone(conn, t)
-        business = _business(conn, t)
+        failures = cur.execute(
+            sql.SQL(
+                "SELECT f.timestamp AS at, f.entity_type AS entity, f.error_details AS error,"
+                " f.metadata->>'run_id' AS run_id, f.metadata->>'try_number' AS try_number, f.action,"
+                " EXISTS (SELECT 1 FROM {log} c WHERE c.id > f.id AND c.status = 'completed'"
+                " AND (c.entity_type = f.entity_type"
+                " OR (f.entity_type = 'all' AND c.action = ANY(%s)))) AS resolved"
+                " FROM {log} f WHERE f.status = 'failed' AND f.action <> 'run_summary' ORDER BY f.id DESC LIMIT 10"
+            ).format(log=t("sync_log")),
+            (list(SYNC_ACTIONS),),
+        ).fetchall()
+        business, zone_name = _business(cur, t)
+    outcomes.sort(key=lambda o: o["id"])  # oldest first: later rows win below
     runs = _runs(outcomes, summaries, history)
     by_run = {(o["run_id"], o["entity_type"]): o for o in outcomes}
-    latest = {o["entity_type"]: o for o in _by_id(outcomes)}
+    latest = {o["entity_type"]: o for o in outcomes}
     for e in entities:
         name = e["entity_type"]
         e["last_run"] = _last_run(latest.get(name))
@@ -139,10 +129,6 @@ def health_snapshot(store: Store, *, history: int = HISTORY_RUNS) -> dict[str, A
         "time_zone": zone_name,
         "generated_at": datetime.now(UTC),
     }
-
-
-def _by_id(outcomes: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return sorted(outcomes, key=lambda o: o["id"])
 
 
 def _last_run(row: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -179,9 +165,10 @@ def _point(row: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def _runs(outcomes: list[dict[str, Any]], summaries: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
-    """The last `limit` runs, oldest first: records, duration and failed entities of each."""
+    """The last `limit` runs, oldest first: records, duration and failed entities of each
+    (`outcomes` in sync_log order)."""
     runs: dict[str, dict[str, Any]] = {}
-    for o in _by_id(outcomes):
+    for o in outcomes:
         r = runs.setdefault(
             o["run_id"],
             {"run_id": o["run_id"], "started": o["timestamp"], "ended": o["timestamp"], "records": 0, "failed": []},
@@ -211,15 +198,13 @@ def _runs(outcomes: list[dict[str, Any]], summaries: list[dict[str, Any]], limit
     return ordered
 
 
-def _business_zone(conn: Any, t: Any) -> str:
-    """The zone the page shows times in: the outlets' (the most common), else UTC."""
-    row = conn.execute(
-        sql.SQL(
-            "SELECT time_zone FROM {outlets} WHERE deleted_at IS NULL AND time_zone IN"
-            " (SELECT name FROM pg_timezone_names) GROUP BY time_zone ORDER BY count(*) DESC, time_zone LIMIT 1"
-        ).format(outlets=t("lightspeed_outlets"))
-    ).fetchone()
-    name = str(row[0]) if row else "UTC"
+def _business_zone(outlets: list[dict[str, Any]]) -> str:
+    """The zone the page shows times in: the most common known zone of the live outlets (ties by
+    name), else UTC. An outlet whose stored zone PostgreSQL does not know counts for none."""
+    counts = Counter(o["time_zone"] for o in outlets if o["stored_zone"] == o["time_zone"])
+    if not counts:
+        return "UTC"
+    name = min(counts.items(), key=lambda item: (-item[1], item[0]))[0]
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -227,36 +212,40 @@ def _business_zone(conn: Any, t: Any) -> str:
     return name
 
 
-def _business(conn: Any, t: Any) -> dict[str, Any]:
-    """Today's and yesterday's sales per outlet (each outlet's local day), low stock, new customers."""
-    outlets = _rows(
-        conn.execute(
-            sql.SQL(
-                "WITH o AS (SELECT id, name, CASE WHEN time_zone IN (SELECT name FROM pg_timezone_names)"
-                " THEN time_zone ELSE 'UTC' END AS zone FROM {outlets} WHERE deleted_at IS NULL),"
-                " d AS (SELECT o.*, (now() AT TIME ZONE o.zone)::date AS today FROM o)"
-                " SELECT d.id AS outlet_id, d.name AS outlet_name, d.zone AS time_zone, d.today,"
-                " coalesce(t.completed_count, 0) AS today_sales, coalesce(t.completed_revenue, 0) AS today_revenue,"
-                " coalesce(y.completed_count, 0) AS yesterday_sales,"
-                " coalesce(y.completed_revenue, 0) AS yesterday_revenue"
-                " FROM d LEFT JOIN {daily} t ON t.outlet_id = d.id AND t.sale_date = d.today"
-                " LEFT JOIN {daily} y ON y.outlet_id = d.id AND y.sale_date = d.today - 1"
-                " ORDER BY d.name NULLS LAST, d.id"
-            ).format(outlets=t("lightspeed_outlets"), daily=t("daily_transactions_by_outlet"))
-        )
-    )
-    low_stock = conn.execute(sql.SQL("SELECT count(*) FROM {v}").format(v=t("low_stock_products"))).fetchone()
-    new_customers = conn.execute(
+def _business(cur: Any, t: Any) -> tuple[dict[str, Any], str]:
+    """Today's and yesterday's sales per outlet (each outlet's local day), low stock, new customers;
+    and the zone the page shows times in (from the same outlet rows)."""
+    outlets = cur.execute(
         sql.SQL(
-            "SELECT coalesce(sum(new_customers), 0) FROM {v}"
+            "WITH o AS (SELECT id, name, time_zone AS stored_zone, CASE WHEN time_zone IN"
+            " (SELECT name FROM pg_timezone_names) THEN time_zone ELSE 'UTC' END AS zone FROM {outlets}"
+            " WHERE deleted_at IS NULL),"
+            " d AS (SELECT o.*, (now() AT TIME ZONE o.zone)::date AS today FROM o)"
+            " SELECT d.id AS outlet_id, d.name AS outlet_name, d.zone AS time_zone, d.stored_zone, d.today,"
+            " coalesce(t.completed_count, 0) AS today_sales, coalesce(t.completed_revenue, 0) AS today_revenue,"
+            " coalesce(y.completed_count, 0) AS yesterday_sales,"
+            " coalesce(y.completed_revenue, 0) AS yesterday_revenue"
+            " FROM d LEFT JOIN {daily} t ON t.outlet_id = d.id AND t.sale_date = d.today"
+            " LEFT JOIN {daily} y ON y.outlet_id = d.id AND y.sale_date = d.today - 1"
+            " ORDER BY d.name NULLS LAST, d.id"
+        ).format(outlets=t("lightspeed_outlets"), daily=t("daily_transactions_by_outlet"))
+    ).fetchall()
+    zone = _business_zone(outlets)
+    for outlet in outlets:
+        del outlet["stored_zone"]
+    low_stock = cur.execute(sql.SQL("SELECT count(*) AS n FROM {v}").format(v=t("low_stock_products"))).fetchone()
+    new_customers = cur.execute(
+        sql.SQL(
+            "SELECT coalesce(sum(new_customers), 0) AS n FROM {v}"
             " WHERE month = date_trunc('month', now() AT TIME ZONE 'UTC')::date"
         ).format(v=t("customer_growth_by_month"))
     ).fetchone()
-    return {
+    business = {
         "outlets": outlets,
-        "low_stock_count": int(low_stock[0]) if low_stock else 0,
-        "new_customers_this_month": int(new_customers[0]) if new_customers else 0,
+        "low_stock_count": int(low_stock["n"]) if low_stock else 0,
+        "new_customers_this_month": int(new_customers["n"]) if new_customers else 0,
     }
+    return business, zone
 
 
 def overall(entities: list[dict[str, Any]]) -> str:

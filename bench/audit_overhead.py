@@ -19,23 +19,20 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "plugins"), str(ROOT)]
 
 from lightspeed_pipeline import entities as reg  # noqa: E402
-from lightspeed_pipeline.client import ClientConfig, LightspeedClient  # noqa: E402
-from lightspeed_pipeline.db import DbSettings, apply_migrations  # noqa: E402
-from lightspeed_pipeline.store import Store  # noqa: E402
+from lightspeed_pipeline.api.client import ClientConfig, LightspeedClient  # noqa: E402
 from lightspeed_pipeline.sync import sync_entity  # noqa: E402
+from lightspeed_pipeline.warehouse import DbSettings, Warehouse  # noqa: E402
+from lightspeed_pipeline.warehouse.migrations import apply_migrations  # noqa: E402
 
 from devtools.pg import ThrowawayPostgres  # noqa: E402
 from devtools.simproc import SimulatorProcess  # noqa: E402
 
 
 def sync_customers(sim: SimulatorProcess, dsn: str, schema: str) -> tuple[float, float, int]:
-    store = Store.open(dsn, DbSettings(schema=schema))
-    try:
+    with Warehouse.open(dsn, DbSettings(schema=schema)) as warehouse:
         with LightspeedClient(ClientConfig(base_url=sim.url, token=sim.token, page_size=1000)) as client:
-            r = sync_entity(reg.get("customers"), client, store)
+            r = sync_entity(reg.get("customers"), client, warehouse)
         return r.duration_s, r.write_s, r.inserted + r.updated
-    finally:
-        store.close()
 
 
 def main() -> None:
@@ -52,12 +49,12 @@ def main() -> None:
             with SimulatorProcess(scale=scale, max_page_size=1000) as sim:
                 for kind in order:
                     schema = f"bench_{kind}_{round_no}"
-                    store = Store.open(pg.dsn, DbSettings(schema=schema))
-                    apply_migrations(store.conn, store.settings)
-                    if kind == "plain":
-                        for trigger in ("lightspeed_audit_insert", "lightspeed_audit_update"):
-                            store.conn.execute(f'DROP TRIGGER {trigger} ON "{schema}".lightspeed_customers')
-                    store.close()
+                    with Warehouse.open(pg.dsn, DbSettings(schema=schema)) as warehouse:
+                        apply_migrations(warehouse)
+                        if kind == "plain":
+                            with warehouse.transaction() as conn:
+                                for trigger in ("lightspeed_audit_insert", "lightspeed_audit_update"):
+                                    conn.execute(f'DROP TRIGGER {trigger} ON "{schema}".lightspeed_customers')
                     results.setdefault((kind, "insert"), []).append(sync_customers(sim, pg.dsn, schema))
                 sim.mutate(seed=round_no, update={"customers": args.customers})
                 for kind in order:

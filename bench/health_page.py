@@ -25,10 +25,10 @@ sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
 
 import psycopg  # noqa: E402
 from lightspeed_pipeline import entities as reg  # noqa: E402
-from lightspeed_pipeline.db import DbSettings, apply_migrations  # noqa: E402
 from lightspeed_pipeline.health import health_snapshot  # noqa: E402
-from lightspeed_pipeline.store import Store  # noqa: E402
 from lightspeed_pipeline.ui import render_html  # noqa: E402
+from lightspeed_pipeline.warehouse import DbSettings, Warehouse  # noqa: E402
+from lightspeed_pipeline.warehouse.migrations import apply_migrations  # noqa: E402
 
 
 def fill(conn: psycopg.Connection, schema: str, runs: int) -> int:
@@ -75,13 +75,13 @@ def main() -> None:
             try:
                 conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
                 conn.commit()
-                store = Store(conn, DbSettings(schema=schema))
-                apply_migrations(conn, store.settings)
+                warehouse = Warehouse(conn, DbSettings(schema=schema))
+                apply_migrations(warehouse)
                 rows = fill(conn, schema, runs)
                 times = []
                 for _ in range(5):
                     began = time.perf_counter()
-                    snapshot = health_snapshot(store)
+                    snapshot = health_snapshot(warehouse)
                     times.append(time.perf_counter() - began)
                 began = time.perf_counter()
                 page = render_html(snapshot)

@@ -29,7 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "plugins"), str(ROOT)]
 
 import psycopg  # noqa: E402
-from lightspeed_pipeline.db import DbSettings, apply_migrations, connect  # noqa: E402
+from lightspeed_pipeline.warehouse import DbSettings, Warehouse, connect  # noqa: E402
+from lightspeed_pipeline.warehouse.migrations import apply_migrations  # noqa: E402
 
 from devtools.pg import ThrowawayPostgres  # noqa: E402
 
@@ -189,7 +190,7 @@ def main() -> None:
         for layout in ("plain", "partitioned"):
             partitioned = layout == "partitioned"
             conn = connect(pg.dsn)
-            apply_migrations(conn, DbSettings(schema=layout))
+            apply_migrations(Warehouse(conn, DbSettings(schema=layout)))
             conn.execute(f'SET search_path = "{layout}"')
             if partitioned:
                 partitioned_ddl(conn)

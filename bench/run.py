@@ -1,10 +1,10 @@
-"""`make bench`: import speed, store path vs raw COPY, API economy, memory, parse time, pacing.
+"""`make bench`: import speed, page writer vs raw COPY, API economy, memory, parse time, pacing.
 
     .venv/bin/python bench/run.py [--scale bench] [--rss-factor 4] [--quick]
 
 Starts its own PostgreSQL (fsync on) and simulator (pages of 1 000), then measures in one run:
   1. the historical import of every entity (rows, s, rows/s, requests made vs the minimum);
-  2. the store path alone against a raw COPY of identical rows into identical empty tables;
+  2. the page writer alone against a raw COPY of identical rows into identical empty tables;
   3. an incremental run after 1 % of products, customers and sales changed;
   4. a no-op run; 5. `full_refresh` of products over unchanged data;
   6. peak RSS of the process syncing sales at 1x and at `--rss-factor` x the sales;
@@ -34,10 +34,12 @@ sys.path[:0] = [str(ROOT / "plugins"), str(ROOT)]
 
 import psycopg  # noqa: E402
 from lightspeed_pipeline import entities as reg  # noqa: E402
-from lightspeed_pipeline.client import ClientConfig, LightspeedClient  # noqa: E402
-from lightspeed_pipeline.db import DbSettings, apply_migrations  # noqa: E402
+from lightspeed_pipeline.api.client import ClientConfig, LightspeedClient  # noqa: E402
+from lightspeed_pipeline.api.paginators import VersionPaginator  # noqa: E402
 from lightspeed_pipeline.mapping import PreparedPage, prepare_page, to_pg_json  # noqa: E402
-from lightspeed_pipeline.store import Store, _child_columns, _entity_columns  # noqa: E402
+from lightspeed_pipeline.warehouse import DbSettings, Warehouse  # noqa: E402
+from lightspeed_pipeline.warehouse.migrations import apply_migrations  # noqa: E402
+from lightspeed_pipeline.warehouse.pages import PageWriter, _child_columns, _entity_columns  # noqa: E402
 
 from devtools.pg import ThrowawayPostgres  # noqa: E402
 from devtools.simproc import SimulatorProcess  # noqa: E402
@@ -55,11 +57,8 @@ def log(msg: str) -> None:
 
 
 def migrate(dsn: str, schema: str) -> None:
-    store = Store.open(dsn, DbSettings(schema=schema))
-    try:
-        apply_migrations(store.conn, store.settings)
-    finally:
-        store.close()
+    with Warehouse.open(dsn, DbSettings(schema=schema)) as warehouse:
+        apply_migrations(warehouse)
 
 
 def worker(
@@ -106,7 +105,7 @@ def rows_of(r: dict[str, Any]) -> int:
     return int(r["rows_inserted"]) + int(r["rows_updated"]) + int(r["child_rows"])
 
 
-# -- store path vs raw COPY ---------------------------------------------------------------
+# -- page writer vs raw COPY ---------------------------------------------------------------
 
 
 def fetch_pages(sim: SimulatorProcess, name: str) -> list[PreparedPage]:
@@ -114,11 +113,11 @@ def fetch_pages(sim: SimulatorProcess, name: str) -> list[PreparedPage]:
     with LightspeedClient(ClientConfig(base_url=sim.url, token=sim.token, page_size=PAGE, prefetch=False)) as c:
         return [
             prepare_page(entity, p.records)
-            for p in c.iter_version_pages(name, entity.endpoint, after=0, deleted=entity.supports_deleted)
+            for p in VersionPaginator(c, name, entity.endpoint, after=0, deleted=entity.supports_deleted).pages()
         ]
 
 
-def store_write(dsn: str, schema: str, name: str, pages: list[PreparedPage]) -> tuple[float, float]:
+def write_pages(dsn: str, schema: str, name: str, pages: list[PreparedPage]) -> tuple[float, float]:
     """Seconds to write the pages into empty tables (new rows), then again with every
     version one higher (every row changed: the version-guarded upsert, children replaced)."""
     entity = reg.get(name)
@@ -130,17 +129,15 @@ def store_write(dsn: str, schema: str, name: str, pages: list[PreparedPage]) -> 
         )
         for p in pages
     ]
-    store = Store.open(dsn, DbSettings(schema=schema))
-    try:
+    with Warehouse.open(dsn, DbSettings(schema=schema)) as warehouse:
+        writer = PageWriter(warehouse)
         times = []
         for batch in (pages, bumped):
             started = time.perf_counter()
             for page in batch:
-                store.write_page(entity, page, cursor=page.max_version, after=None, run_id="bench")
+                writer.write(entity, page, cursor=page.max_version, after=None, run_id="bench")
             times.append(time.perf_counter() - started)
         return times[0], times[1]
-    finally:
-        store.close()
 
 
 def copy_write(dsn: str, schema: str, name: str, pages: list[PreparedPage]) -> float:
@@ -152,19 +149,19 @@ def copy_write(dsn: str, schema: str, name: str, pages: list[PreparedPage]) -> f
     targets += [(ch.table, [n for n, _ in _child_columns(ch)], ch.name) for ch in entity.children]
     members = {ch.name: ch.member for ch in entity.children}
     prepared = []
-    for page in pages:  # build the tuples first: only the database work is timed, as for the store
+    for page in pages:  # build the tuples first: only the database work is timed, as for the page writer
         parents = {r["id"]: r["data"] for r in page.rows}
         batch = []
         for table, cols, child in targets:
             if child is None:
                 source = page.rows
-            else:  # the child's data: its element of the parent's record, as the store stores it
+            else:  # the child's data: its element of the parent's record, as the page writer stores it
                 key = entity.children[0].parent_key
                 source = [{**r, "data": parents[r[key]][members[child]][r["position"]]} for r in page.children[child]]
             batch.append((table, cols, [tuple(Jsonb(r[c]) if c == "data" else r.get(c) for c in cols) for r in source]))
         prepared.append(batch)
     with psycopg.connect(dsn, options=f"-c search_path={schema}") as conn:
-        set_json_dumps(lambda v: to_pg_json(v)[0], conn)  # the store's serialiser: compare the databases
+        set_json_dumps(lambda v: to_pg_json(v)[0], conn)  # the page writer's serialiser: compare the databases
         started = time.perf_counter()
         for batch in prepared:
             with conn.transaction():
@@ -189,7 +186,7 @@ def store_vs_copy(dsn: str, sim: SimulatorProcess, rounds: int) -> dict[str, Any
                 if kind == "copy":
                     per["copy"].append(copy_write(dsn, schema, name, pages))
                 else:
-                    insert_s, update_s = store_write(dsn, schema, name, pages)
+                    insert_s, update_s = write_pages(dsn, schema, name, pages)
                     per["store"].append(insert_s)
                     per["update"].append(update_s)
         s, u, c = (statistics.median(per[k]) for k in ("store", "update", "copy"))
@@ -308,7 +305,7 @@ def main() -> None:
             res["requests_made"] = sum(r["requests"] for r in imp.values())
             res["requests_minimum"] = sum(minimum.values())
             log(f"import: {big_rows} rows in {big_s:.1f} s; requests {res['requests_made']}/{res['requests_minimum']}")
-            # 2. store path vs COPY on the same rows
+            # 2. page writer vs COPY on the same rows
             svc = store_vs_copy(dsn, sim, args.rounds)
             res["store_vs_copy"] = svc
             res["store_vs_copy_ratio"] = svc["total"]["ratio"]
@@ -376,7 +373,7 @@ def print_table(res: dict[str, Any]) -> None:
     for n, r in res["import"].items():
         print(f"{n:<20}{r['rows']:>9}{r['seconds']:>8.2f}{r['rows_per_s'] or 0:>9}{r['requests']:>10}"
               f"{r['requests_minimum']:>9}")  # fmt: skip
-    print("\nstore path vs raw COPY (same rows, same tables), per entity:")
+    print("\npage writer vs raw COPY (same rows, same tables), per entity:")
     for n, r in res["store_vs_copy"].items():
         print(f"  {n:<10} rows {r['rows']:>7}  store {r['store_s']:>6.2f} s  all changed {r['update_s']:>6.2f} s"
               f"  COPY {r['copy_s']:>6.2f} s  ratio {r['ratio']:.2f}"

@@ -3,7 +3,7 @@
     LIGHTSPEED_BENCH_DSN=... python bench/worker.py --url URL --token T --schema S --entities a,b
 
 Runs exactly what the DAG's entity tasks run (`sync_entity` with a `LightspeedClient`
-and a `Store`), without Airflow, in its own process so that its peak RSS (VmHWM) is the
+and a `Warehouse`), without Airflow, in its own process so that its peak RSS (VmHWM) is the
 memory of syncing those entities and nothing else.
 """
 
@@ -19,10 +19,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "plugins"), str(ROOT)]
 
 from lightspeed_pipeline import entities as reg  # noqa: E402
-from lightspeed_pipeline.client import ClientConfig, LightspeedClient  # noqa: E402
-from lightspeed_pipeline.db import DbSettings  # noqa: E402
-from lightspeed_pipeline.store import Store  # noqa: E402
+from lightspeed_pipeline.api.client import ClientConfig, LightspeedClient  # noqa: E402
 from lightspeed_pipeline.sync import sync_entity  # noqa: E402
+from lightspeed_pipeline.warehouse import DbSettings, Warehouse  # noqa: E402
 
 
 def peak_rss_mb() -> float:
@@ -48,15 +47,12 @@ def main() -> None:
     config = ClientConfig(
         base_url=args.url, token=args.token, page_size=args.page_size, prefetch=not args.no_prefetch, **extra
     )
-    store = Store.open(os.environ["LIGHTSPEED_BENCH_DSN"], DbSettings(schema=args.schema))
     results = []
-    try:
+    with Warehouse.open(os.environ["LIGHTSPEED_BENCH_DSN"], DbSettings(schema=args.schema)) as warehouse:
         for name in args.entities.split(","):
             with LightspeedClient(config) as client:
-                r = sync_entity(reg.get(name), client, store, full_refresh=args.full_refresh)
+                r = sync_entity(reg.get(name), client, warehouse, full_refresh=args.full_refresh)
             results.append({**r.as_dict(), "written": r.written})
-    finally:
-        store.close()
     print(json.dumps({"results": results, "rss_peak_mb": round(peak_rss_mb(), 1)}))
 
 

@@ -24,8 +24,9 @@ _PRELOAD = (
     "lightspeed_pipeline.identity",
     "lightspeed_pipeline.report",
     "lightspeed_pipeline.sync",
-    "lightspeed_pipeline.tokens",
     "lightspeed_pipeline.validate",
+    "lightspeed_pipeline.warehouse.migrations",
+    "lightspeed_pipeline.warehouse.tokens",
 )
 
 for _name in _PRELOAD:

@@ -177,7 +177,10 @@ class AirflowStack:
                     [str(BIN / "airflow"), *args], env=env, capture_output=True, text=True, timeout=300, check=True
                 )
             with psycopg.connect(self.pg_dsn, autocommit=True) as conn:  # publish it whole, or not at all
-                conn.execute(f'ALTER DATABASE "{building}" RENAME TO "{name}"')
+                try:
+                    conn.execute(f'ALTER DATABASE "{building}" RENAME TO "{name}"')
+                except psycopg.errors.DuplicateDatabase:  # another stack published it meanwhile: use that
+                    conn.execute(f'DROP DATABASE IF EXISTS "{building}" WITH (FORCE)')
         except BaseException:
             with psycopg.connect(self.pg_dsn, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{building}" WITH (FORCE)')

@@ -50,7 +50,8 @@ def airflow(env: dict[str, str], *args: str, log: Path | None = None) -> None:
 
 
 def print_report(dsn: str) -> None:
-    from lightspeed_pipeline.db import connect, target_schema
+    from lightspeed_pipeline.settings import target_schema
+    from lightspeed_pipeline.warehouse import connect
 
     schema = target_schema()
     with connect(dsn) as conn:

@@ -37,6 +37,52 @@ TOKEN = "lsxs_pt_test-token-0123456789"
 
 
 E2E_REPORT = pytest.StashKey[dict[str, Any]]()
+_SHARED_PG = pytest.StashKey[Any]()
+
+
+def require_system(what: str, found: bool, how: str) -> None:
+    """A test that needs a system package (Chromium, PgBouncer): skipped, saying how to install
+    it, where the package is missing; with CI set (CI=true, as CI runs), a failure instead, so a
+    green CI never hides a test that did not run."""
+    if found:
+        return
+    message = f"{what} is not installed: {how}"
+    if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
+        pytest.fail(f"{message} (CI is set: a missing system package fails the test instead of skipping it)")
+    pytest.skip(message)
+
+
+def _is_xdist_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (`-n`), the controller starts one throwaway PostgreSQL for every worker
+    (LIGHTSPEED_TEST_DSN, which the workers inherit) instead of one per worker."""
+    distributed = getattr(config.option, "numprocesses", None) not in (None, 0, "0")
+    if _is_xdist_worker(config) or not distributed or os.environ.get("LIGHTSPEED_TEST_DSN"):
+        return
+    from devtools.pg import ThrowawayPostgres
+
+    pg = ThrowawayPostgres()
+    os.environ["LIGHTSPEED_TEST_DSN"] = pg.start()
+    config.stash[_SHARED_PG] = pg
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    pg = config.stash.get(_SHARED_PG, None)
+    if pg is not None:
+        pg.stop()
+        os.environ.pop("LIGHTSPEED_TEST_DSN", None)
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The end-to-end tests (whole Airflow deployments) run one after another on one worker
+    (`--dist loadgroup`), beside the others."""
+    for item in items:
+        if "tests/e2e/" in item.nodeid.replace("\\", "/"):
+            item.add_marker(pytest.mark.xdist_group("e2e"))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -80,8 +126,8 @@ def schema(pg_dsn: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 @pytest.fixture
 def db(pg_dsn: str, schema: str) -> Iterator[Any]:
-    """A pooler-safe psycopg connection to the test database."""
-    from lightspeed_pipeline.db import connect
+    """A pooler-safe psycopg connection to the test database (for the tests' own queries)."""
+    from lightspeed_pipeline.warehouse import connect
 
     conn = connect(pg_dsn)
     yield conn
@@ -90,16 +136,26 @@ def db(pg_dsn: str, schema: str) -> Iterator[Any]:
 
 @pytest.fixture
 def settings(schema: str) -> Any:
-    from lightspeed_pipeline.db import DbSettings
+    from lightspeed_pipeline.warehouse import DbSettings
 
     return DbSettings(schema=schema)
 
 
 @pytest.fixture
-def migrated(db: Any, settings: Any) -> Any:
-    from lightspeed_pipeline.db import apply_migrations
+def warehouse(pg_dsn: str, settings: Any) -> Iterator[Any]:
+    """The sync's way into the test database (its own connection; siblings on demand)."""
+    from lightspeed_pipeline.warehouse import Warehouse
 
-    apply_migrations(db, settings)
+    with Warehouse.open(pg_dsn, settings) as wh:
+        yield wh
+
+
+@pytest.fixture
+def migrated(db: Any, warehouse: Any) -> Any:
+    """The test database migrated; returns the tests' own connection (`db`)."""
+    from lightspeed_pipeline.warehouse.migrations import apply_migrations
+
+    apply_migrations(warehouse)
     return db
 
 

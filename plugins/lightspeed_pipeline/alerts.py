@@ -44,32 +44,29 @@ import asyncio
 import base64
 import json
 import logging
-import math
-import os
 import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from airflow.sdk import BaseNotifier
 
+from lightspeed_pipeline import settings
+from lightspeed_pipeline.connections import connection_url, mask_secret
+from lightspeed_pipeline.settings import ALERTS_CONN_ID, API_CONN_ID, POSTGRES_CONN_ID
+from lightspeed_pipeline.taskinfo import FAILED_STATES, run_path, sync_task_states, task_log_path
+
 log = logging.getLogger(__name__)
 
-ALERTS_CONN_ID = "lightspeed_alerts"
 # Connections whose secrets must never reach a message (besides the alerts connection itself).
-SECRET_CONN_IDS = ("lightspeed_api", "lightspeed_postgres")
-KINDS = ("entity_failed", "deadline_missed", "stale")
-DEADLINE_ENV = "LIGHTSPEED_RUN_DEADLINE_MIN"
-SUGGESTED_DEADLINE_MIN = 120  # what the docs suggest; unset means no deadline (see run_deadline)
+SECRET_CONN_IDS = (API_CONN_ID, POSTGRES_CONN_ID)
 MAX_ERROR_CHARS = 300
 TIMEOUT_S = 10.0
 ATTEMPTS = 2  # a 5xx, 429 or network error is tried once more after RETRY_DELAY_S
 RETRY_DELAY_S = 1.0
-# Task states of a sync whose alert is the failure's own (no stale alert for them in that run).
-_FAILED_STATES = frozenset({"failed", "upstream_failed"})
 _MASK = "***"
 _SENSITIVE_KEY = re.compile(r"pass|secret|token|key|credential|auth|private|cert", re.I)
 _PATTERNS = (
@@ -166,16 +163,16 @@ def one_line_error(error: BaseException | str | None, secrets: Iterable[str] = (
     return line
 
 
-def ui_url(*parts: str) -> str:
-    """A page of the Airflow UI, from `[api] base_url` (what the task SDK's `ti.log_url` uses)."""
+def ui_url(path: str) -> str:
+    """A page of the Airflow UI (`path` from `taskinfo`), under `[api] base_url` (what the task
+    SDK's `ti.log_url` uses)."""
     try:
         from airflow.sdk.configuration import conf
 
         base = conf.get("api", "base_url", fallback="") or ""
     except Exception:  # pragma: no cover
         base = ""
-    base = (base or "http://localhost:8080/").rstrip("/")
-    return "/".join([base, *(quote(str(p), safe="") for p in parts)])
+    return (base or "http://localhost:8080/").rstrip("/") + path
 
 
 def task_log_url(ti: Any, dag_id: str, run_id: str | None, task_id: str | None) -> str | None:
@@ -188,9 +185,7 @@ def task_log_url(ti: Any, dag_id: str, run_id: str | None, task_id: str | None) 
         pass
     if not (run_id and task_id):
         return None
-    url = ui_url("dags", dag_id, "runs", run_id, "tasks", task_id)
-    try_number = getattr(ti, "try_number", None)
-    return f"{url}?try_number={try_number}" if isinstance(try_number, int) and try_number > 0 else url
+    return ui_url(task_log_path(dag_id, run_id, task_id, getattr(ti, "try_number", None)))
 
 
 def failure_alert(context: Mapping[str, Any], secrets: Iterable[str] = ()) -> Alert:
@@ -262,7 +257,7 @@ def deadline_alert(context: Mapping[str, Any] | None, minutes: float | None) -> 
         entity=None,
         task_id=None,
         error=one_line_error(error),
-        log_url=ui_url("dags", dag_id, "runs", str(run_id)) if run_id else ui_url("dags", dag_id),
+        log_url=ui_url(run_path(dag_id, str(run_id)) if run_id else f"/dags/{dag_id}"),
     )
 
 
@@ -288,7 +283,7 @@ def stale_alerts(
         entity = str(row["entity_type"])
         if row.get("sync_status") not in (None, "ALERT") or row.get("status") == "failed":
             continue
-        if sync_states.get(entity) in _FAILED_STATES:
+        if sync_states.get(entity) in FAILED_STATES:
             continue
         alerted = _when(row.get("last_stale_alert"))
         if alerted is not None and now - alerted < STALE_REPEAT:
@@ -323,20 +318,6 @@ def _get_connection(conn_id: str) -> Any | None:
         return None
 
 
-def webhook_url(conn: Any) -> str | None:
-    host = (conn.host or "").strip()
-    if not host:
-        return None
-    if "://" in host:
-        return host
-    schema = (conn.schema or "").strip()
-    scheme = conn.conn_type if conn.conn_type in ("http", "https") else "https"
-    if schema in ("http", "https"):  # HttpHook's meaning of `schema`
-        scheme, schema = schema, ""
-    netloc = f"{host}:{conn.port}" if conn.port and ":" not in host.split("/")[0] else host
-    return f"{scheme}://{netloc}" + (f"/{schema.lstrip('/')}" if schema else "")
-
-
 def webhook_url_secrets(url: str) -> set[str]:
     """A webhook URL is a credential (Slack's, Teams'): the URL, its path and query, and their
     long parts (the token in .../services/T.../B.../<token>)."""
@@ -359,30 +340,21 @@ def webhook_target(conn_id: str = ALERTS_CONN_ID) -> Target | None:
             _off_logged.add(conn_id)
             log.info("alerts are off: no connection `%s` (its host would be the webhook URL)", conn_id)
         return None
-    url = webhook_url(conn)
+    url = connection_url(conn, scheme_from_type=True)
     if not url or not url.startswith(("http://", "https://")):
         log.warning("alerts: connection `%s` has no http(s) webhook URL in its host; alert not sent", conn_id)
         return None
     for secret in webhook_url_secrets(url):
-        _register_secret(secret)
+        mask_secret(secret)
     headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "lightspeed-airflow-alerts"}
     if conn.password:
-        _register_secret(conn.password)
+        mask_secret(conn.password)
         if conn.login:
             pair = base64.b64encode(f"{conn.login}:{conn.password}".encode()).decode()
             headers["Authorization"] = f"Basic {pair}"
         else:
             headers["Authorization"] = f"Bearer {conn.password}"
     return Target(url=url, headers=headers, conn_id=conn_id)
-
-
-def _register_secret(value: str) -> None:
-    try:
-        from airflow.sdk.log import mask_secret
-
-        mask_secret(value)
-    except Exception:  # pragma: no cover - masking must never break an alert
-        pass
 
 
 def connection_secrets(conn_ids: Iterable[str]) -> set[str]:
@@ -419,10 +391,10 @@ def connection_secrets(conn_ids: Iterable[str]) -> set[str]:
             for key, value in extra.items():
                 if _SENSITIVE_KEY.search(str(key)):
                     add(value if isinstance(value, str | dict) else str(value))
-        if conn_id == ALERTS_CONN_ID and (url := webhook_url(conn)):
+        if conn_id == ALERTS_CONN_ID and (url := connection_url(conn, scheme_from_type=True)):
             out.update(webhook_url_secrets(url))
     for secret in out:
-        _register_secret(secret)
+        mask_secret(secret)
     return out
 
 
@@ -499,7 +471,7 @@ class LightspeedAlertNotifier(BaseNotifier):
 class LightspeedStaleNotifier(LightspeedAlertNotifier):
     """Success and failure callback of `finalize`: a `stale` alert per stale entity (see module doc)."""
 
-    def __init__(self, *, postgres_conn_id: str = "lightspeed_postgres", **kwargs: Any) -> None:
+    def __init__(self, *, postgres_conn_id: str = POSTGRES_CONN_ID, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.postgres_conn_id = postgres_conn_id
 
@@ -515,7 +487,7 @@ class LightspeedStaleNotifier(LightspeedAlertNotifier):
             task_id = getattr(ti, "task_id", None)
             alerts = stale_alerts(
                 read_stale(self.postgres_conn_id),
-                run_sync_states(ti, dag_id, run_id),
+                sync_task_states(ti, dag_id, run_id),
                 dag_id=dag_id,
                 run_id=run_id,
                 task_id=task_id,
@@ -529,60 +501,23 @@ class LightspeedStaleNotifier(LightspeedAlertNotifier):
 
 
 def read_stale(postgres_conn_id: str) -> list[dict[str, Any]]:
-    """`sync_health` rows rated ALERT whose latest sync did not fail."""
-    from psycopg import sql
-    from psycopg.rows import dict_row
-
-    from lightspeed_pipeline.db import begin
+    """`sync_health` rows rated ALERT whose latest sync did not fail (the read model's `stale`)."""
     from lightspeed_pipeline.hooks import LightspeedPostgresHook
+    from lightspeed_pipeline.warehouse.reads import ReadModel
 
-    store = LightspeedPostgresHook(postgres_conn_id).get_store()
-    try:
-        with store.conn.transaction():
-            begin(store.conn, store.settings)
-            cur = store.conn.cursor(row_factory=dict_row).execute(
-                sql.SQL(
-                    "SELECT h.entity_type, h.sync_status, h.status, h.health_reason, h.last_successful_sync,"
-                    " (SELECT max(l.timestamp) FROM {log} l WHERE l.entity_type = h.entity_type"
-                    " AND l.action = 'alert' AND l.status = 'stale') AS last_stale_alert FROM {health} h"
-                    " WHERE h.sync_status = 'ALERT' AND h.status IS DISTINCT FROM 'failed' ORDER BY h.entity_type"
-                ).format(
-                    health=sql.Identifier(store.schema, "sync_health"), log=sql.Identifier(store.schema, "sync_log")
-                )
-            )
-            return cur.fetchall()
-    finally:
-        store.close()
+    with LightspeedPostgresHook(postgres_conn_id).get_warehouse() as warehouse:
+        return ReadModel(warehouse).stale()
 
 
 def record_stale_alerts(postgres_conn_id: str, entities: Sequence[str], run_id: str | None) -> None:
     """Note in sync_log that these entities were alerted as stale (so the next runs hold off)."""
     from lightspeed_pipeline.hooks import LightspeedPostgresHook
+    from lightspeed_pipeline.warehouse.ledger import SyncLedger
 
-    store = LightspeedPostgresHook(postgres_conn_id).get_store()
-    try:
+    with LightspeedPostgresHook(postgres_conn_id).get_warehouse() as warehouse:
+        ledger = SyncLedger(warehouse)
         for entity in entities:
-            store.log_event(entity, "alert", "stale", metadata={"run_id": run_id, "kind": "stale"})
-    finally:
-        store.close()
-
-
-def run_sync_states(ti: Any, dag_id: str, run_id: str | None) -> dict[str, str]:
-    """Entity -> state of its `sync` task in this run (empty when the task SDK cannot tell)."""
-    if ti is None or not run_id:
-        return {}
-    try:
-        raw = ti.get_task_states(dag_id=dag_id, run_ids=[run_id])
-    except Exception as exc:
-        log.warning("stale alerts: could not read this run's task states (%s)", type(exc).__name__)
-        return {}
-    states = raw.get(run_id, {}) if isinstance(raw, dict) else {}
-    out = {}
-    for task_id, state in states.items():
-        group, _, name = str(task_id).partition(".")
-        if name == "sync":
-            out[group] = str(getattr(state, "value", state) or "none")
-    return out
+            ledger.log_event(entity, "alert", "stale", metadata={"run_id": run_id, "kind": "stale"})
 
 
 async def deadline_missed(
@@ -607,27 +542,15 @@ async def deadline_missed(
     return "sent" if sent else "not sent (alerts off, or the webhook failed: see the triggerer log)"
 
 
-def deadline_minutes(raw: str | None = None) -> float | None:
-    """LIGHTSPEED_RUN_DEADLINE_MIN in minutes (fractions allowed); unset, empty, 0 or invalid: None (off)."""
-    raw = (os.environ.get(DEADLINE_ENV, "") if raw is None else raw).strip()
-    if not raw:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        log.warning("%s=%r is not a number of minutes: no run deadline", DEADLINE_ENV, raw)
-        return None
-    return value if math.isfinite(value) and value > 0 else None
-
-
 def run_deadline(
     minutes: float | None = None,
     *,
     conn_id: str = ALERTS_CONN_ID,
     secret_conn_ids: Sequence[str] = SECRET_CONN_IDS,
 ) -> Any:
-    """The DAG's `deadline`: logical date + `minutes` (None: from LIGHTSPEED_RUN_DEADLINE_MIN), or
-    None when off. Builds objects only: no connection or database is touched at parse time.
+    """The DAG's `deadline`: logical date + `minutes` (None: from LIGHTSPEED_RUN_DEADLINE_MIN, read
+    at parse time; a bad value fails the DAG's import), or None when off. Builds objects only:
+    no connection or database is touched at parse time.
 
     Two Airflow 3.3.2 bugs shape this:
     - a `DAGRUN_QUEUED_AT` deadline makes clearing a failed run (how an entity is rerun) fail
@@ -644,7 +567,7 @@ def run_deadline(
     from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
 
     if minutes is None:
-        minutes = deadline_minutes()
+        minutes = settings.run_deadline_minutes()
     if not minutes or minutes <= 0:
         return None
     return DeadlineAlert(

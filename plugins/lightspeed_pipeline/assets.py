@@ -22,7 +22,7 @@ from typing import Any
 from airflow.sdk import Asset, AssetAlias
 
 from lightspeed_pipeline import entities as registry
-from lightspeed_pipeline.db import target_schema
+from lightspeed_pipeline.settings import target_schema
 
 GROUP = "lightspeed"
 

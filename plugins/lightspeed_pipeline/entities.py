@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import graphlib
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 ColumnType = Literal["text", "bigint", "numeric", "boolean", "timestamptz"]
-Paging = Literal["version", "id"]
 # How an entity learns about records removed in the store:
 #   feed      the endpoint honours `deleted=true` (deleted records come back with deleted_at),
 #             or records are never deleted (sales are voided): read incrementally from the cursor;
@@ -26,6 +25,27 @@ Deletions = Literal["feed", "every_run", "periodic"]
 
 class RegistryError(ValueError):
     """The registry is inconsistent (unknown dependency, cycle, duplicate name)."""
+
+
+@dataclass(frozen=True)
+class VersionPaging:
+    """Paged by the `version` cursor: `after=<version>&page_size=N` (plus `deleted=true` when the
+    entity supports it), records in `data`, the page's highest version in `version.max`; only
+    an empty page ends the listing. `api/paginators.py` reads it (`VersionPaginator`)."""
+
+    versioned: ClassVar[bool] = True
+
+
+@dataclass(frozen=True)
+class IdPaging:
+    """Paged by id, read in full every sync: `after=<last id>`, `page_info.has_next` and
+    `page_info.last_seen`; the records at the dotted member path `records` (`IdPaginator`)."""
+
+    records: str = "data"
+    versioned: ClassVar[bool] = False
+
+
+Paging = VersionPaging | IdPaging
 
 
 @dataclass(frozen=True)
@@ -72,7 +92,7 @@ class Entity:
     endpoint: str
     depends_on: tuple[str, ...] = ()  # hard: not synced when one of these failed
     columns: tuple[Column, ...] = ()
-    paging: Paging = "version"
+    paging: Paging = VersionPaging()
     supports_deleted: bool = False  # the endpoint honours `deleted=true`
     deletions: Deletions = "feed"
     # Soft: synced after these (so references resolve), but also when one of them failed: a
@@ -96,7 +116,7 @@ class Entity:
 
     @property
     def versioned(self) -> bool:
-        return self.paging == "version"
+        return self.paging.versioned
 
     @property
     def after_all(self) -> tuple[str, ...]:
@@ -109,7 +129,7 @@ class Entity:
         return self.deletions != "feed" or not self.versioned
 
 
-def _c(name: str, type_: ColumnType = "text", *paths: str, ref: str | None = None, upper: bool = False) -> Column:
+def col(name: str, type_: ColumnType = "text", *paths: str, ref: str | None = None, upper: bool = False) -> Column:
     return Column(name=name, type=type_, paths=tuple(paths), references=ref, upper=upper)
 
 
@@ -119,17 +139,17 @@ LINE_ITEMS = Child(
     member="line_items",
     parent_key="sale_id",
     columns=(
-        _c("id"),
-        _c("product_id", "text", "product_id", "product.id", ref="products"),
-        _c("quantity", "numeric"),
-        _c("price", "numeric", "price", "pricing.price"),
-        _c("price_total", "numeric", "price_total", "pricing.price_total"),
-        _c("tax", "numeric"),
-        _c("tax_total", "numeric"),
-        _c("tax_id", "text", ref="taxes"),
-        _c("discount", "numeric"),
-        _c("discount_total", "numeric"),
-        _c("status", "text", upper=True),
+        col("id"),
+        col("product_id", "text", "product_id", "product.id", ref="products"),
+        col("quantity", "numeric"),
+        col("price", "numeric", "price", "pricing.price"),
+        col("price_total", "numeric", "price_total", "pricing.price_total"),
+        col("tax", "numeric"),
+        col("tax_total", "numeric"),
+        col("tax_id", "text", ref="taxes"),
+        col("discount", "numeric"),
+        col("discount_total", "numeric"),
+        col("status", "text", upper=True),
     ),
 )
 
@@ -139,14 +159,14 @@ PAYMENTS = Child(
     member="payments",
     parent_key="sale_id",
     columns=(
-        _c("id"),
-        _c("retailer_payment_type_id", "text", ref="payment_types"),
-        _c("payment_type_id"),
-        _c("name"),
-        _c("amount", "numeric"),
-        _c("payment_date", "timestamptz"),
-        _c("register_id", "text", ref="registers"),
-        _c("outlet_id", "text", ref="outlets"),
+        col("id"),
+        col("retailer_payment_type_id", "text", ref="payment_types"),
+        col("payment_type_id"),
+        col("name"),
+        col("amount", "numeric"),
+        col("payment_date", "timestamptz"),
+        col("register_id", "text", ref="registers"),
+        col("outlet_id", "text", ref="outlets"),
     ),
 )
 
@@ -154,7 +174,7 @@ ENTITIES: tuple[Entity, ...] = (
     Entity(
         "outlets",
         "/outlets",
-        columns=(_c("name"), _c("time_zone")),
+        columns=(col("name"), col("time_zone")),
         supports_deleted=True,
         description="Stores (locations).",
     ),
@@ -162,7 +182,7 @@ ENTITIES: tuple[Entity, ...] = (
         "registers",
         "/registers",
         ("outlets",),
-        columns=(_c("name"), _c("outlet_id", ref="outlets")),
+        columns=(col("name"), col("outlet_id", ref="outlets")),
         supports_deleted=True,
         outlet_column="outlet_id",
         description="Tills, each in one outlet.",
@@ -170,30 +190,30 @@ ENTITIES: tuple[Entity, ...] = (
     Entity(
         "users",
         "/users",
-        columns=(_c("username"), _c("display_name"), _c("email")),
+        columns=(col("username"), col("display_name"), col("email")),
         deletions="every_run",
         description="Staff.",
     ),
     Entity(
         "taxes",
         "/taxes",
-        columns=(_c("name"), _c("rate", "numeric")),
+        columns=(col("name"), col("rate", "numeric")),
         deletions="every_run",
         description="Sales taxes.",
     ),
     Entity(
         "payment_types",
         "/payment_types",
-        columns=(_c("name"), _c("type_id")),
+        columns=(col("name"), col("type_id")),
         deletions="every_run",
         description="The store's payment types (what a payment's retailer_payment_type_id points at).",
     ),
-    Entity("brands", "/brands", columns=(_c("name"),), deletions="every_run", description="Product brands."),
-    Entity("suppliers", "/suppliers", columns=(_c("name"),), deletions="every_run", description="Product suppliers."),
+    Entity("brands", "/brands", columns=(col("name"),), deletions="every_run", description="Product brands."),
+    Entity("suppliers", "/suppliers", columns=(col("name"),), deletions="every_run", description="Product suppliers."),
     Entity(
         "product_types",
         "/product_types",
-        columns=(_c("name"),),
+        columns=(col("name"),),
         deletions="every_run",
         description="Deprecated in 2.0 (same tree and ids as product_categories); kept for completeness.",
     ),
@@ -201,18 +221,18 @@ ENTITIES: tuple[Entity, ...] = (
         "product_categories",
         "/product_categories",
         columns=(
-            _c("name"),
-            _c("parent_category_id", ref="product_categories"),
-            _c("root_category_id", ref="product_categories"),
-            _c("leaf_category", "boolean"),
+            col("name"),
+            col("parent_category_id", ref="product_categories"),
+            col("root_category_id", ref="product_categories"),
+            col("leaf_category", "boolean"),
         ),
-        paging="id",
+        paging=IdPaging(records="data.categories"),
         description="Category tree; no version: read in full every run, missing ones marked deleted.",
     ),
     Entity(
         "customer_groups",
         "/customer_groups",
-        columns=(_c("name"), _c("group_id")),
+        columns=(col("name"), col("group_id")),
         supports_deleted=True,
         description="Customer groups.",
     ),
@@ -221,18 +241,18 @@ ENTITIES: tuple[Entity, ...] = (
         "/products",
         soft_depends_on=("brands", "suppliers", "product_types", "product_categories", "taxes"),
         columns=(
-            _c("sku"),
-            _c("name"),
-            _c("handle"),
-            _c("brand_id", ref="brands"),
-            _c("supplier_id", ref="suppliers"),
-            _c("product_type_id", "text", "product_type_id", "type.id", ref="product_categories"),
-            _c("active", "boolean", "active", "is_active"),
-            _c("has_inventory", "boolean"),
-            _c("price_including_tax", "numeric"),
-            _c("price_excluding_tax", "numeric"),
-            _c("supply_price", "numeric"),
-            _c("variant_parent_id"),
+            col("sku"),
+            col("name"),
+            col("handle"),
+            col("brand_id", ref="brands"),
+            col("supplier_id", ref="suppliers"),
+            col("product_type_id", "text", "product_type_id", "type.id", ref="product_categories"),
+            col("active", "boolean", "active", "is_active"),
+            col("has_inventory", "boolean"),
+            col("price_including_tax", "numeric"),
+            col("price_excluding_tax", "numeric"),
+            col("supply_price", "numeric"),
+            col("variant_parent_id"),
         ),
         supports_deleted=True,
         unique_keys=("sku",),
@@ -243,13 +263,13 @@ ENTITIES: tuple[Entity, ...] = (
         "/customers",
         soft_depends_on=("customer_groups",),
         columns=(
-            _c("customer_code"),
-            _c("first_name"),
-            _c("last_name"),
-            _c("email"),
-            _c("phone"),
-            _c("customer_group_id", ref="customer_groups"),
-            _c("loyalty_balance", "numeric"),
+            col("customer_code"),
+            col("first_name"),
+            col("last_name"),
+            col("email"),
+            col("phone"),
+            col("customer_group_id", ref="customer_groups"),
+            col("loyalty_balance", "numeric"),
         ),
         supports_deleted=True,
         audited=True,
@@ -260,14 +280,14 @@ ENTITIES: tuple[Entity, ...] = (
         "/inventory",
         ("products", "outlets"),
         columns=(
-            _c("product_id", ref="products"),
-            _c("outlet_id", ref="outlets"),
-            _c("inventory_level", "numeric"),
+            col("product_id", ref="products"),
+            col("outlet_id", ref="outlets"),
+            col("inventory_level", "numeric"),
             # 2.0 names stock on hand `inventory_level`; `current_amount` only in examples.
-            _c("current_amount", "numeric", "current_amount", "inventory_level"),
-            _c("reorder_point", "numeric"),
-            _c("reorder_amount", "numeric"),
-            _c("average_cost", "numeric"),
+            col("current_amount", "numeric", "current_amount", "inventory_level"),
+            col("reorder_point", "numeric"),
+            col("reorder_amount", "numeric"),
+            col("average_cost", "numeric"),
         ),
         outlet_column="outlet_id",
         deletions="periodic",
@@ -279,17 +299,17 @@ ENTITIES: tuple[Entity, ...] = (
         ("outlets", "registers", "customers", "products"),
         soft_depends_on=("users", "taxes", "payment_types"),
         columns=(
-            _c("invoice_number"),
-            _c("receipt_number"),
-            _c("status", "text", "status", "state", upper=True),
-            _c("sale_date", "timestamptz", "sale_date", "date"),
-            _c("total_price", "numeric", "total_price", "totals.price"),
-            _c("total_tax", "numeric", "total_tax", "totals.tax"),
-            _c("total_loyalty", "numeric"),
-            _c("outlet_id", "text", "outlet_id", "source.outlet_id", ref="outlets"),
-            _c("register_id", "text", "register_id", "source.register_id", ref="registers"),
-            _c("customer_id", ref="customers"),
-            _c("user_id", ref="users"),
+            col("invoice_number"),
+            col("receipt_number"),
+            col("status", "text", "status", "state", upper=True),
+            col("sale_date", "timestamptz", "sale_date", "date"),
+            col("total_price", "numeric", "total_price", "totals.price"),
+            col("total_tax", "numeric", "total_tax", "totals.tax"),
+            col("total_loyalty", "numeric"),
+            col("outlet_id", "text", "outlet_id", "source.outlet_id", ref="outlets"),
+            col("register_id", "text", "register_id", "source.register_id", ref="registers"),
+            col("customer_id", ref="customers"),
+            col("user_id", ref="users"),
         ),
         children=(LINE_ITEMS, PAYMENTS),
         unique_keys=("invoice_number",),

@@ -20,29 +20,16 @@ database.
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, Param, TaskGroup
 
-from lightspeed_pipeline.alerts import (
-    ALERTS_CONN_ID,
-    LightspeedAlertNotifier,
-    LightspeedStaleNotifier,
-    run_deadline,
-)
+from lightspeed_pipeline import settings
+from lightspeed_pipeline.alerts import LightspeedAlertNotifier, LightspeedStaleNotifier, run_deadline
 from lightspeed_pipeline.entities import NAMES, ORDERED, Entity
-from lightspeed_pipeline.operators import (
-    API_CONN_ID,
-    POSTGRES_CONN_ID,
-    EntitySyncOperator,
-    FinalizeOperator,
-    MigrateOperator,
-)
-
-DAG_ID = "lightspeed_sync"
-POOL = "lightspeed_api"
+from lightspeed_pipeline.operators import EntitySyncOperator, FinalizeOperator, MigrateOperator
+from lightspeed_pipeline.settings import ALERTS_CONN_ID, API_CONN_ID, DAG_ID, POOL, POSTGRES_CONN_ID
 
 DOC = """
 ### Lightspeed Retail (X-Series) -> PostgreSQL
@@ -60,13 +47,6 @@ cursor, so a crash loses at most one page and a rerun resumes where it stopped.
   scheduled time (when set), and stale entities are posted to the webhook of the
   `lightspeed_alerts` connection (off without it).
 """
-
-
-def _env_int(name: str, default: int) -> int:
-    try:
-        return int(os.environ.get(name, default))
-    except ValueError:
-        return default
 
 
 def _group_doc(entity: Entity) -> str:
@@ -87,7 +67,9 @@ def build_dag(
     alerts_conn_id: str = ALERTS_CONN_ID,
     run_deadline_min: float | None = None,
 ) -> DAG:
-    """The sync DAG. Retries and schedule can be tuned with environment variables.
+    """The sync DAG. Schedule, retries, retry delay and sync timeout come from `LIGHTSPEED_*`
+    variables read here, at parse time: a bad value raises `SettingError`, which Airflow shows
+    as the DAG's import error (see `settings.py`).
 
     Alerts (alerts.py) go to the `alerts_conn_id` connection's webhook, off without one:
     `migrate` and every `sync` notify their final failure, `finalize` the stale entities, and
@@ -95,8 +77,9 @@ def build_dag(
     LIGHTSPEED_RUN_DEADLINE_MIN, unset by default; 0: none) a run not finished in time.
     No task is added.
     """
-    retries = _env_int("LIGHTSPEED_TASK_RETRIES", 2)
-    retry_delay = timedelta(seconds=_env_int("LIGHTSPEED_RETRY_DELAY_S", 60))
+    retries = settings.TASK_RETRIES.read()
+    retry_delay = timedelta(seconds=settings.RETRY_DELAY_S.read())
+    sync_timeout = timedelta(hours=settings.SYNC_TIMEOUT_H.read())
     default_args = {
         "owner": "data-team",
         "retries": retries,
@@ -114,9 +97,7 @@ def build_dag(
     with DAG(
         dag_id=dag_id,
         description="Sync Lightspeed Retail (X-Series) into PostgreSQL, incrementally by version",
-        schedule=schedule
-        if schedule is not None
-        else (os.environ.get("LIGHTSPEED_SYNC_SCHEDULE", "").strip() or "@daily"),
+        schedule=schedule if schedule is not None else settings.schedule(),
         start_date=datetime(2024, 1, 1, tzinfo=UTC),
         catchup=False,
         max_active_runs=1,
@@ -178,7 +159,7 @@ def build_dag(
                     pool=POOL,
                     trigger_rule="none_failed",
                     max_active_tis_per_dag=1,  # a second run's sync of this entity waits in the scheduler
-                    execution_timeout=timedelta(hours=_env_int("LIGHTSPEED_SYNC_TIMEOUT_H", 12)),
+                    execution_timeout=sync_timeout,
                     doc_md=_group_doc(entity),
                     on_failure_callback=on_failure,  # alerts: after the last try only
                 )

@@ -5,26 +5,20 @@ keys of `metrics.METRICS` in `sync_log.metadata`) and its outcome in each of the
 per run: records, duration and failed entities; the recent failures with the run and try
 that link them to their log in Airflow; and a business strip from the views (today's and
 yesterday's sales per outlet in each outlet's local day, low-stock count, new customers this
-month). Plain SQL with bind parameters; identifiers come from the store's schema only.
+month). The rows come from the read model (`warehouse/reads.py`); this module shapes them.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from psycopg import sql
-from psycopg.rows import dict_row
-
-from lightspeed_pipeline.db import begin
-
-if TYPE_CHECKING:
-    from lightspeed_pipeline.store import Store
+from lightspeed_pipeline.warehouse.connection import Warehouse
+from lightspeed_pipeline.warehouse.reads import ReadModel
 
 HISTORY_RUNS = 30
-SYNC_ACTIONS = ("historical_import", "incremental_sync")
 # The newest sync_log rows the run history is read from: 30 runs of 14 entities write about
 # 1 300 (a started and an outcome row each, plus the run summary); retries add a few.
 HISTORY_SCAN_ROWS = 6000
@@ -56,60 +50,12 @@ def _number(value: Any) -> float | int | None:
         return None
 
 
-def health_snapshot(store: Store, *, history: int = HISTORY_RUNS) -> dict[str, Any]:
+def health_snapshot(warehouse: Warehouse, *, history: int = HISTORY_RUNS) -> dict[str, Any]:
     """Everything the page shows; JSON-ready after `jsonable`."""
-    t = lambda name: sql.Identifier(store.schema, name)  # noqa: E731
-    conn = store.conn
-    with conn.transaction():
-        begin(conn, store.settings)
-        cur = conn.cursor(row_factory=dict_row)
-        entities = cur.execute(
-            sql.SQL(
-                "SELECT h.entity_type, h.sync_status, h.health_reason, h.status, h.last_successful_sync,"
-                " h.last_sync_timestamp, h.last_version, h.error_message, h.warning_message,"
-                " h.hours_since_success, h.warning_after_hours, h.alert_after_hours, v.row_count,"
-                " v.deleted_count, v.orphan_count, v.duplicate_count, v.checked_at AS validated_at"
-                " FROM {health} h LEFT JOIN LATERAL (SELECT * FROM {val} v WHERE v.entity_type = h.entity_type"
-                " ORDER BY v.id DESC LIMIT 1) v ON true ORDER BY h.entity_type"
-            ).format(health=t("sync_health"), val=t("sync_validation"))
-        ).fetchall()
-        # The outcome of each entity in each recent run: its last completed/failed row there.
-        outcomes = cur.execute(
-            sql.SQL(
-                "SELECT DISTINCT ON (run_id, entity_type) run_id, entity_type, id, timestamp, status,"
-                " duration_seconds, records_processed, error_details, metadata"
-                " FROM (SELECT id, timestamp, entity_type, status, duration_seconds, records_processed,"
-                " error_details, metadata, metadata->>'run_id' AS run_id, action FROM {log}"
-                " ORDER BY id DESC LIMIT %s) recent"
-                " WHERE run_id IS NOT NULL AND status IN ('completed', 'failed') AND action = ANY(%s)"
-                " ORDER BY run_id, entity_type, id DESC"
-            ).format(log=t("sync_log")),
-            (HISTORY_SCAN_ROWS, list(SYNC_ACTIONS)),
-        ).fetchall()
-        summaries = cur.execute(
-            sql.SQL(
-                "SELECT DISTINCT ON (metadata->>'run_id') metadata->>'run_id' AS run_id, id, timestamp, status,"
-                " duration_seconds, records_processed, error_details FROM {log}"
-                " WHERE action = 'run_summary' AND id > (SELECT coalesce(max(id), 0) - %s FROM {log})"
-                " ORDER BY metadata->>'run_id', id DESC"
-            ).format(log=t("sync_log")),
-            (HISTORY_SCAN_ROWS,),
-        ).fetchall()
-        # A failure is resolved once a later sync of the same entity completed.
-        failures = cur.execute(
-            sql.SQL(
-                "SELECT f.timestamp AS at, f.entity_type AS entity, f.error_details AS error,"
-                " f.metadata->>'run_id' AS run_id, f.metadata->>'try_number' AS try_number, f.action,"
-                " EXISTS (SELECT 1 FROM {log} c WHERE c.id > f.id AND c.status = 'completed'"
-                " AND (c.entity_type = f.entity_type"
-                " OR (f.entity_type = 'all' AND c.action = ANY(%s)))) AS resolved"
-                " FROM {log} f WHERE f.status = 'failed' AND f.action <> 'run_summary' ORDER BY f.id DESC LIMIT 10"
-            ).format(log=t("sync_log")),
-            (list(SYNC_ACTIONS),),
-        ).fetchall()
-        business, zone_name = _business(cur, t)
+    rows = ReadModel(warehouse).health(scan_rows=HISTORY_SCAN_ROWS)
+    entities, outcomes, failures = rows["entities"], rows["outcomes"], rows["failures"]
     outcomes.sort(key=lambda o: o["id"])  # oldest first: later rows win below
-    runs = _runs(outcomes, summaries, history)
+    runs = _runs(outcomes, rows["summaries"], history)
     by_run = {(o["run_id"], o["entity_type"]): o for o in outcomes}
     latest = {o["entity_type"]: o for o in outcomes}
     for e in entities:
@@ -118,12 +64,20 @@ def health_snapshot(store: Store, *, history: int = HISTORY_RUNS) -> dict[str, A
         e["history"] = [_point(by_run.get((r["run_id"], name))) for r in runs]
     for f in failures:
         f["try_number"] = int(f["try_number"]) if str(f["try_number"] or "").isdigit() else None
-    last_run = runs[-1] if runs else None
+    outlets = rows["outlets"]
+    zone_name = _business_zone(outlets)
+    for outlet in outlets:
+        del outlet["stored_zone"]
+    business = {
+        "outlets": outlets,
+        "low_stock_count": rows["low_stock_count"],
+        "new_customers_this_month": rows["new_customers_this_month"],
+    }
     return {
         "overall": overall(entities),
         "entities": entities,
         "runs": runs,
-        "last_run": last_run,
+        "last_run": runs[-1] if runs else None,
         "recent_failures": failures,
         "business": business,
         "time_zone": zone_name,
@@ -210,42 +164,6 @@ def _business_zone(outlets: list[dict[str, Any]]) -> str:
     except (ZoneInfoNotFoundError, ValueError):
         return "UTC"
     return name
-
-
-def _business(cur: Any, t: Any) -> tuple[dict[str, Any], str]:
-    """Today's and yesterday's sales per outlet (each outlet's local day), low stock, new customers;
-    and the zone the page shows times in (from the same outlet rows)."""
-    outlets = cur.execute(
-        sql.SQL(
-            "WITH o AS (SELECT id, name, time_zone AS stored_zone, CASE WHEN time_zone IN"
-            " (SELECT name FROM pg_timezone_names) THEN time_zone ELSE 'UTC' END AS zone FROM {outlets}"
-            " WHERE deleted_at IS NULL),"
-            " d AS (SELECT o.*, (now() AT TIME ZONE o.zone)::date AS today FROM o)"
-            " SELECT d.id AS outlet_id, d.name AS outlet_name, d.zone AS time_zone, d.stored_zone, d.today,"
-            " coalesce(t.completed_count, 0) AS today_sales, coalesce(t.completed_revenue, 0) AS today_revenue,"
-            " coalesce(y.completed_count, 0) AS yesterday_sales,"
-            " coalesce(y.completed_revenue, 0) AS yesterday_revenue"
-            " FROM d LEFT JOIN {daily} t ON t.outlet_id = d.id AND t.sale_date = d.today"
-            " LEFT JOIN {daily} y ON y.outlet_id = d.id AND y.sale_date = d.today - 1"
-            " ORDER BY d.name NULLS LAST, d.id"
-        ).format(outlets=t("lightspeed_outlets"), daily=t("daily_transactions_by_outlet"))
-    ).fetchall()
-    zone = _business_zone(outlets)
-    for outlet in outlets:
-        del outlet["stored_zone"]
-    low_stock = cur.execute(sql.SQL("SELECT count(*) AS n FROM {v}").format(v=t("low_stock_products"))).fetchone()
-    new_customers = cur.execute(
-        sql.SQL(
-            "SELECT coalesce(sum(new_customers), 0) AS n FROM {v}"
-            " WHERE month = date_trunc('month', now() AT TIME ZONE 'UTC')::date"
-        ).format(v=t("customer_growth_by_month"))
-    ).fetchone()
-    business = {
-        "outlets": outlets,
-        "low_stock_count": int(low_stock["n"]) if low_stock else 0,
-        "new_customers_this_month": int(new_customers["n"]) if new_customers else 0,
-    }
-    return business, zone
 
 
 def overall(entities: list[dict[str, Any]]) -> str:

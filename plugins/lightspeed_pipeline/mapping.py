@@ -19,9 +19,9 @@ from typing import Any
 import msgspec
 
 from lightspeed_pipeline.entities import Child, Column, Entity
+from lightspeed_pipeline.records import as_bigint, record_id, version_of
 
 _MISSING = object()
-_BIGINT_MIN, _BIGINT_MAX = -(2**63), 2**63 - 1
 _TRUE = {"true", "t", "1", "yes", "y"}
 _FALSE = {"false", "f", "0", "no", "n"}
 
@@ -75,18 +75,10 @@ def to_numeric(value: Any) -> int | float | str:
 
 
 def to_bigint(value: Any) -> int:
-    if isinstance(value, bool):
-        raise Untypable("boolean is not an integer")
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    elif isinstance(value, str):
-        try:
-            value = int(value.strip())
-        except ValueError:
-            raise Untypable(f"not an integer: {value[:40]!r}") from None
-    if isinstance(value, int) and _BIGINT_MIN <= value <= _BIGINT_MAX:
-        return value
-    raise Untypable(f"not a 64-bit integer: {str(value)[:40]!r}")
+    number = as_bigint(value)
+    if number is None:
+        raise Untypable(f"not a 64-bit integer: {str(value)[:40]!r}")
+    return number
 
 
 def to_boolean(value: Any) -> bool:
@@ -178,19 +170,6 @@ def _typed(record: dict[str, Any], col: Column, row: dict[str, Any], untyped: Co
     row[col.name] = converted
 
 
-def record_id(record: Any) -> str | None:
-    """The record's id as text, or None when it has no usable id."""
-    if not isinstance(record, dict):
-        return None
-    rid = record.get("id")
-    if isinstance(rid, bool) or rid is None:
-        return None
-    if isinstance(rid, (int, str)):
-        text = str(rid)
-        return text if text.strip() else None
-    return None
-
-
 def map_children(child: Child, parent_id: str, record: dict[str, Any], page: PreparedPage) -> None:
     items = record.get(child.member)
     if items is None:
@@ -245,14 +224,6 @@ def prepare_page(entity: Entity, records: list[Any]) -> PreparedPage:
         for child in entity.children:
             map_children(child, rid, record, page)
     return page
-
-
-def version_of(record: dict[str, Any]) -> int | None:
-    """The record's version as prepare_page types it (None if missing or untypable)."""
-    try:
-        return to_bigint(record.get("version"))
-    except Untypable:
-        return None
 
 
 # --- Making JSON that PostgreSQL accepts -------------------------------------------------

@@ -6,7 +6,6 @@ Heavy imports (requests, psycopg) happen inside `execute`, so parsing the DAG st
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,11 +16,11 @@ from airflow.sdk.bases.skipmixin import SkipMixin
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 
 from lightspeed_pipeline import entities as registry
+from lightspeed_pipeline import settings
+from lightspeed_pipeline.settings import API_CONN_ID, POSTGRES_CONN_ID, SettingError
+from lightspeed_pipeline.taskinfo import FAILED_STATES, sync_task_states, try_number
 
 log = logging.getLogger(__name__)
-
-API_CONN_ID = "lightspeed_api"
-POSTGRES_CONN_ID = "lightspeed_postgres"
 
 
 def selected_entities(params: dict[str, Any] | None) -> set[str]:
@@ -35,64 +34,47 @@ def selected_entities(params: dict[str, Any] | None) -> set[str]:
     return set(chosen) or set(registry.NAMES)
 
 
-def _env_float(name: str, default: float) -> float:
-    """A numeric LIGHTSPEED_* setting read at task run time; unset or blank means the default."""
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise AirflowFailException(f"environment variable {name} must be a number, got {raw!r}") from None
+def fail_fast(exc: BaseException) -> BaseException:
+    """`AirflowFailException` (no retries) for errors no retry can fix (`permanent`: a refused
+    token, a 4xx, an unusable setting), else the error itself."""
+    if getattr(exc, "permanent", False):
+        return AirflowFailException(str(exc))
+    return exc
 
 
-def _try_number(context: Any) -> int | None:
-    """The task instance's try (1, 2, ...), recorded so a failure links to that try's log."""
-    number = getattr(context.get("ti"), "try_number", None)
-    return number if isinstance(number, int) else None
-
-
-def _store(postgres_conn_id: str) -> Any:
+def open_warehouse(postgres_conn_id: str) -> Any:
     """The target database; a setting the sync cannot use fails the task at once."""
-    from lightspeed_pipeline.hooks import ConnectionConfigError, LightspeedPostgresHook
+    from lightspeed_pipeline.hooks import LightspeedPostgresHook
 
     try:
-        return LightspeedPostgresHook(postgres_conn_id).get_store()
-    except ConnectionConfigError as exc:
-        raise AirflowFailException(str(exc)) from None
+        return LightspeedPostgresHook(postgres_conn_id).get_warehouse()
+    except SettingError as exc:
+        raise fail_fast(exc) from None
 
 
 @contextmanager
-def api_client(api_conn_id: str, store: Any) -> Iterator[Any]:
-    """A Lightspeed client for the task; with OAuth its tokens rotate durably in the target DB.
-
-    A connection the sync cannot use fails the task at once (no retry fixes a typo).
-    """
-    from lightspeed_pipeline.hooks import ConnectionConfigError, LightspeedHook
-    from lightspeed_pipeline.tokens import PostgresTokenStore
+def api_client(api_conn_id: str, warehouse: Any) -> Iterator[Any]:
+    """A Lightspeed client for the task; with OAuth its tokens rotate durably in the target DB
+    (a token vault on a connection of its own). A connection the sync cannot use fails the
+    task at once (no retry fixes a typo)."""
+    from lightspeed_pipeline.hooks import LightspeedHook
+    from lightspeed_pipeline.warehouse.tokens import PostgresTokenVault
 
     hook = LightspeedHook(api_conn_id)
     try:
         config = hook.get_config()
-    except ConnectionConfigError as exc:
-        raise AirflowFailException(str(exc)) from None
-    token_conn = store.sibling() if config.oauth is not None else None
+    except SettingError as exc:
+        raise fail_fast(exc) from None
+    vault_db = warehouse.sibling() if config.oauth is not None else None
     try:
-        tokens = None
-        if token_conn is not None and config.oauth is not None:
-            tokens = PostgresTokenStore(token_conn, store.settings, config.oauth, config.base_url)
-        with hook.get_conn(token_store=tokens) as client:
+        vault = None
+        if vault_db is not None and config.oauth is not None:
+            vault = PostgresTokenVault(vault_db, config.oauth, config.base_url)
+        with hook.get_conn(token_vault=vault) as client:
             yield client
     finally:
-        if token_conn is not None:
-            token_conn.close()
-
-
-def fail_fast(exc: BaseException) -> BaseException:
-    """`AirflowFailException` (no retries) for errors no retry can fix, else the error itself."""
-    if getattr(exc, "permanent", False):
-        return AirflowFailException(str(exc))
-    return exc
+        if vault_db is not None:
+            vault_db.close()
 
 
 class MigrateOperator(BaseOperator, SkipMixin):
@@ -121,8 +103,9 @@ class MigrateOperator(BaseOperator, SkipMixin):
         self.schedule = schedule
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from lightspeed_pipeline.db import apply_migrations, schedule_interval_s
         from lightspeed_pipeline.identity import verify_store
+        from lightspeed_pipeline.warehouse.ledger import SyncLedger
+        from lightspeed_pipeline.warehouse.migrations import apply_migrations
 
         params = context.get("params") or {}
         try:
@@ -130,29 +113,27 @@ class MigrateOperator(BaseOperator, SkipMixin):
         except AirflowException as exc:
             raise AirflowFailException(str(exc)) from None
         switch_to = str(params.get("switch_store") or "").strip() or None
-        store = _store(self.postgres_conn_id)
+        warehouse = open_warehouse(self.postgres_conn_id)
         try:
-            interval = schedule_interval_s(self.schedule)
-            result = apply_migrations(
-                store.conn, store.settings, run_settings={"schedule_interval_s": interval} if interval else None
-            )
+            interval = settings.schedule_interval_s(self.schedule)
+            result = apply_migrations(warehouse, run_settings={"schedule_interval_s": interval} if interval else None)
             log.info(
                 "schema %s: applied %s, seeded %d sync_state rows, views (re)created: %s",
-                store.schema,
+                warehouse.schema,
                 result["applied"] or "nothing new",
                 result["seeded"],
                 result["views"] or "none (unchanged)",
             )
-            with api_client(self.api_conn_id, store) as client:
+            with api_client(self.api_conn_id, warehouse) as client:
                 try:
-                    result["store"] = verify_store(store, client, switch_to=switch_to)
+                    result["store"] = verify_store(warehouse, client, switch_to=switch_to)
                 except Exception as exc:
                     if getattr(exc, "permanent", False):
-                        store.ensure_connected()
-                        store.fail_all(str(exc), run_id=context.get("run_id"))
+                        warehouse.ensure_connected()
+                        SyncLedger(warehouse).fail_all(str(exc), run_id=context.get("run_id"))
                     raise fail_fast(exc) from None
         finally:
-            store.close()
+            warehouse.close()
         left_out = [name for name in registry.NAMES if name not in chosen]
         result["entities"] = sorted(chosen, key=registry.NAMES.index)
         if left_out and self.dag is not None:
@@ -196,64 +177,69 @@ class EntitySyncOperator(BaseOperator):
         from lightspeed_pipeline.assets import emit_if_changed, entity_asset
         from lightspeed_pipeline.identity import ensure_same_store
         from lightspeed_pipeline.metrics import emit_stats
-        from lightspeed_pipeline.store import EntityBusyError
         from lightspeed_pipeline.sync import EntitySyncError, sync_entity
+        from lightspeed_pipeline.warehouse.locks import EntityBusyError
 
         params = context.get("params") or {}
         if self.entity not in selected_entities(params):
             raise AirflowSkipException(f"{self.entity} is not in params.entities")
         entity = registry.get(self.entity)
-        skip_if_busy = os.environ.get("LIGHTSPEED_LOCK_BUSY", "wait").strip() == "skip"
-        store = _store(self.postgres_conn_id)
         try:
-            with api_client(self.api_conn_id, store) as client:
+            skip_if_busy = settings.LOCK_BUSY.read() == "skip"
+            lock_wait_s = settings.LOCK_WAIT_S.read()
+            reconcile_every_days = settings.RECONCILE_DAYS.read()
+        except SettingError as exc:
+            raise fail_fast(exc) from None
+        warehouse = open_warehouse(self.postgres_conn_id)
+        try:
+            with api_client(self.api_conn_id, warehouse) as client:
                 result = sync_entity(
                     entity,
                     client,
-                    store,
+                    warehouse,
                     full_refresh=bool(params.get("full_refresh")),
                     run_id=context.get("run_id"),
-                    try_number=_try_number(context),
-                    lock_wait_s=_env_float("LIGHTSPEED_LOCK_WAIT_S", 3600.0),
+                    try_number=try_number(context),
+                    lock_wait_s=lock_wait_s,
                     skip_if_busy=skip_if_busy,
-                    reconcile_every_days=_env_float("LIGHTSPEED_RECONCILE_DAYS", 7.0),
-                    check_store=lambda: ensure_same_store(store, client),
+                    reconcile_every_days=reconcile_every_days,
+                    check_store=lambda: ensure_same_store(warehouse, client),
                 )
         except EntityBusyError as exc:
             if skip_if_busy:
                 raise AirflowSkipException(str(exc)) from None
-            self._after_failure(store, context, None)
+            self._after_failure(warehouse, context, None)
             raise
         except EntitySyncError as exc:
-            self._after_failure(store, context, exc.result.as_dict() if exc.result else None)
+            self._after_failure(warehouse, context, exc.result.as_dict() if exc.result else None)
             raise fail_fast(exc) from exc.__cause__
         except BaseException:
-            self._after_failure(store, context, None)
+            self._after_failure(warehouse, context, None)
             raise
         else:
             out = result.as_dict()
             emit_stats(self.entity, out, ok=True)
-            out["validation"] = self._validate(store, context)
+            out["validation"] = self._validate(warehouse, context)
             if emit_if_changed(context, self.entity, out):
                 log.info("%s: rows changed, Asset %s updated", self.entity, entity_asset(self.entity).name)
             return out
         finally:
-            store.close()
+            warehouse.close()
 
-    def _after_failure(self, store: Any, context: Any, metrics: dict[str, Any] | None) -> None:
+    def _after_failure(self, warehouse: Any, context: Any, metrics: dict[str, Any] | None) -> None:
         """A failed sync still sends its metrics (the figures up to the failure) and validates the table."""
         from lightspeed_pipeline.metrics import emit_stats
 
         emit_stats(self.entity, metrics, ok=False)
-        self._validate(store, context, after_failure=True)
+        self._validate(warehouse, context, after_failure=True)
 
-    def _validate(self, store: Any, context: Any, *, after_failure: bool = False) -> dict[str, Any] | None:
+    def _validate(self, warehouse: Any, context: Any, *, after_failure: bool = False) -> dict[str, Any] | None:
         """Validate the table; after a failed sync a failing validation only logs (the sync's error counts)."""
         from lightspeed_pipeline.validate import validate_entity
 
         try:
-            store.ensure_connected()
-            return validate_entity(registry.get(self.entity), store, run_id=context.get("run_id")).as_dict()
+            warehouse.ensure_connected()
+            return validate_entity(registry.get(self.entity), warehouse, run_id=context.get("run_id")).as_dict()
         except Exception as exc:
             if not after_failure:
                 raise
@@ -275,21 +261,24 @@ class FinalizeOperator(BaseOperator):
         self.postgres_conn_id = postgres_conn_id
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from lightspeed_pipeline.db import refresh_views
-        from lightspeed_pipeline.report import FAILED_STATES, run_summary
+        from lightspeed_pipeline.report import run_summary
+        from lightspeed_pipeline.warehouse.ledger import SyncLedger
+        from lightspeed_pipeline.warehouse.migrations import refresh_views
 
         run_id = context.get("run_id")
-        states = self._entity_states(context)
+        ti = context["ti"]
+        states = sync_task_states(ti, ti.dag_id, run_id)
         started = time.monotonic()
-        store = _store(self.postgres_conn_id)
+        warehouse = open_warehouse(self.postgres_conn_id)
         try:
-            died = store.fail_abandoned(run_id)
+            ledger = SyncLedger(warehouse)
+            died = ledger.fail_abandoned(run_id)
             if died:
                 log.warning("syncs that did not finish (worker killed or timed out), now marked failed: %s", died)
-            views = refresh_views(store.conn, store.settings)
-            summary = run_summary(store, run_id=run_id, task_states=states)
+            views = refresh_views(warehouse)
+            summary = run_summary(warehouse, run_id=run_id, task_states=states)
             failed = sorted(e for e, s in summary["entities"].items() if s["state"] in FAILED_STATES)
-            store.log_event(
+            ledger.log_event(
                 "all",
                 "run_summary",
                 "failed" if failed else "completed",
@@ -299,7 +288,7 @@ class FinalizeOperator(BaseOperator):
                 metadata={"run_id": run_id, "views": views, **summary},
             )
         finally:
-            store.conn.close()
+            warehouse.close()
         for line in summary["table"]:
             log.info(line)
         if failed:
@@ -307,21 +296,3 @@ class FinalizeOperator(BaseOperator):
             # Not retried: the entities failed, not this task (clear their groups to rerun them).
             raise AirflowFailException(f"{len(failed)} entit{'y' if len(failed) == 1 else 'ies'} failed: {details}")
         return {k: v for k, v in summary.items() if k != "table"}
-
-    @staticmethod
-    def _entity_states(context: Any) -> dict[str, str]:
-        """Per entity: the state of its group's sync task in this run (the `finished` gates
-        succeed whatever the sync did, so they say nothing about the entity)."""
-        ti = context["ti"]
-        try:
-            raw = ti.get_task_states(dag_id=ti.dag_id, run_ids=[context["run_id"]])
-        except Exception as exc:
-            log.warning("could not read task states (%s); using sync_state only", exc)
-            return {}
-        task_states: dict[str, Any] = raw.get(context["run_id"], {}) if isinstance(raw, dict) else {}
-        out: dict[str, str] = {}
-        for task_id, state in task_states.items():
-            group, _, name = task_id.partition(".")
-            if group in registry.BY_NAME and name == "sync":
-                out[group] = str(state or "none")
-        return out

@@ -4,59 +4,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg import sql
-
-from lightspeed_pipeline.db import begin
 from lightspeed_pipeline.entities import NAMES
-from lightspeed_pipeline.store import Store
+from lightspeed_pipeline.warehouse.connection import Warehouse
+from lightspeed_pipeline.warehouse.reads import ReadModel
 
-FAILED_STATES = frozenset({"failed", "upstream_failed"})
 
-
-def entity_log_rows(store: Store, run_id: str | None) -> dict[str, dict[str, Any]]:
+def entity_log_rows(warehouse: Warehouse, run_id: str | None) -> dict[str, dict[str, Any]]:
     """The last completed/failed sync_log row of each entity for `run_id`, with the records
     of every attempt of the run (a failed attempt's committed pages count too)."""
-    with store.conn.transaction():
-        begin(store.conn, store.settings)
-        rows = store.conn.execute(
-            sql.SQL(
-                "SELECT DISTINCT ON (entity_type) entity_type, status, duration_seconds,"
-                " sum(records_processed) OVER (PARTITION BY entity_type), error_details, metadata,"
-                " count(*) OVER (PARTITION BY entity_type) FROM {log}"
-                " WHERE metadata->>'run_id' = %s AND status IN ('completed', 'failed')"
-                " AND action IN ('historical_import', 'incremental_sync')"
-                " ORDER BY entity_type, id DESC"
-            ).format(log=sql.Identifier(store.schema, "sync_log")),
-            (run_id,),
-        ).fetchall()
-        run_failure = store.conn.execute(
-            sql.SQL(
-                "SELECT error_details FROM {log} WHERE entity_type = 'all' AND action = 'store_identity'"
-                " AND status = 'failed' AND metadata->>'run_id' = %s ORDER BY id DESC LIMIT 1"
-            ).format(log=sql.Identifier(store.schema, "sync_log")),
-            (run_id,),
-        ).fetchone()
-        states = dict(
-            store.conn.execute(
-                sql.SQL("SELECT entity_type, status FROM {st} WHERE last_run_id = %s").format(
-                    st=sql.Identifier(store.schema, "sync_state")
-                ),
-                (run_id,),
-            ).fetchall()
-        )
+    logged = ReadModel(warehouse).run_log(run_id)
     out: dict[str, dict[str, Any]] = {}
-    if run_failure is not None:
-        out["all"] = {"status": "failed", "error": run_failure[0]}
-    for entity, status, duration, records, error, meta, attempts in rows:
-        out[entity] = {
-            "status": status,
-            "duration_s": float(duration or 0),
-            "records": int(records or 0),
-            "attempts": int(attempts),
-            "error": error,
-            "meta": meta or {},
+    if logged["run_failure"] is not None:
+        out["all"] = {"status": "failed", "error": logged["run_failure"]}
+    for row in logged["outcomes"]:
+        out[row["entity_type"]] = {
+            "status": row["status"],
+            "duration_s": float(row["duration_seconds"] or 0),
+            "records": int(row["records"] or 0),
+            "attempts": int(row["attempts"]),
+            "error": row["error_details"],
+            "meta": row["metadata"] or {},
         }
-    for entity, status in states.items():
+    for entity, status in logged["states"].items():
         if status == "running" and entity not in out:
             out[entity] = {
                 "status": "failed",
@@ -68,9 +37,9 @@ def entity_log_rows(store: Store, run_id: str | None) -> dict[str, dict[str, Any
     return out
 
 
-def run_summary(store: Store, *, run_id: str | None, task_states: dict[str, str]) -> dict[str, Any]:
+def run_summary(warehouse: Warehouse, *, run_id: str | None, task_states: dict[str, str]) -> dict[str, Any]:
     """Per-entity outcome of a run plus a printable table."""
-    logged = entity_log_rows(store, run_id)
+    logged = entity_log_rows(warehouse, run_id)
     run_failure = logged.get("all", {}).get("error")
     entities: dict[str, dict[str, Any]] = {}
     total = 0

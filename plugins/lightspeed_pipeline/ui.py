@@ -26,8 +26,9 @@ from fastapi import Request  # module level: FastAPI resolves the routes' annota
 from lightspeed_pipeline import entities as registry
 from lightspeed_pipeline.charts import GREEN, RED, Bar, bar_chart
 from lightspeed_pipeline.health import HISTORY_RUNS, health_snapshot, jsonable
+from lightspeed_pipeline.settings import DAG_ID
+from lightspeed_pipeline.taskinfo import run_path, task_log_path
 
-DAG_ID = "lightspeed_sync"
 MOUNT = "/lightspeed"
 # Airflow 3's state colours: success, failed, upstream_failed/warning.
 COLORS = {"OK": GREEN, "WARNING": "#ea580c", "ALERT": RED}
@@ -54,11 +55,10 @@ class Links:
         self.base = ui_base.rstrip("/")
 
     def run(self, run_id: str) -> str:
-        return f"{self.base}/dags/{DAG_ID}/runs/{quote(run_id, safe='')}"
+        return self.base + run_path(DAG_ID, run_id)
 
     def task_log(self, run_id: str, task_id: str, try_number: int | None = None) -> str:
-        url = f"{self.run(run_id)}/tasks/{quote(task_id, safe='')}"
-        return f"{url}?try_number={try_number}" if try_number else url
+        return self.base + task_log_path(DAG_ID, run_id, task_id, try_number)
 
     def rerun(self, entity: str | None = None) -> str:
         url = f"{self.base}{MOUNT}/rerun"
@@ -423,11 +423,8 @@ document.getElementById("rerun").addEventListener("submit", async (event) => {{
 def _snapshot() -> dict[str, Any]:
     from lightspeed_pipeline.hooks import LightspeedPostgresHook
 
-    store = LightspeedPostgresHook().get_store()
-    try:
-        return health_snapshot(store)
-    finally:
-        store.conn.close()
+    with LightspeedPostgresHook().get_warehouse() as warehouse:
+        return health_snapshot(warehouse)
 
 
 def airflow_base(root_path: str) -> str:

@@ -7,7 +7,6 @@ moved folder, a new LIGHTSPEED_* setting, a renamed pool or a new Airflow pin fa
 from __future__ import annotations
 
 import ast
-import importlib
 import itertools
 import json
 import re
@@ -15,7 +14,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -170,7 +168,7 @@ def test_local_executor_and_execution_api_url() -> None:
 
 
 def test_dags_plugins_and_include_are_mounted_where_the_code_expects_them() -> None:
-    from lightspeed_pipeline import db
+    from lightspeed_pipeline.warehouse import migrations as db
 
     home = AIRFLOW_HOME
     if m := re.search(r"^ENV\s+AIRFLOW_HOME[= ](\S+)", DOCKERFILE, re.M):
@@ -181,7 +179,7 @@ def test_dags_plugins_and_include_are_mounted_where_the_code_expects_them() -> N
     assert vols.get("dags") == dags and list((ROOT / "dags").glob("*.py"))
     assert vols.get("plugins") == plugins
 
-    # db.py finds include/sql from its own location (ROOT = a parent of the file): replay that in
+    # warehouse/migrations.py finds include/sql from its own location (ROOT = a parent of the file): replay that in
     # the container, where the file sits under the plugins mount.
     db_file = Path(db.__file__).resolve()
     depth = db_file.parents.index(db.ROOT)
@@ -197,7 +195,7 @@ def test_dags_plugins_and_include_are_mounted_where_the_code_expects_them() -> N
 
 
 def test_init_migrates_and_creates_the_pool_from_pools_json() -> None:
-    pool = module_constant(ROOT / "plugins" / "lightspeed_pipeline" / "factory.py", "POOL")
+    pool = module_constant(ROOT / "plugins" / "lightspeed_pipeline" / "settings.py", "POOL")
     pools = json.loads((ROOT / "pools.json").read_text())
     assert pool in pools and pools[pool]["slots"] >= 1
     script = "\n".join(SERVICES["airflow-init"]["command"])
@@ -235,31 +233,24 @@ def test_connections_come_from_variables_and_no_secret_is_written_in_the_file() 
             assert m.group(1) == "\0", f"{key}: a password written in a URI: {value!r}"
 
 
-def test_every_lightspeed_setting_the_code_reads_reaches_airflow() -> None:
-    names, _ = literal_env_names()
-    assert {"LIGHTSPEED_SCHEMA", "LIGHTSPEED_SYNC_SCHEDULE", "LIGHTSPEED_RECONCILE_DAYS"} <= names  # the scan works
+def test_every_lightspeed_setting_reaches_airflow() -> None:
+    """Every variable the settings module declares is passed to the Airflow services."""
+    from lightspeed_pipeline.settings import SETTINGS
+
+    names = {s.env for s in SETTINGS}
+    assert {"LIGHTSPEED_SCHEMA", "LIGHTSPEED_SYNC_SCHEDULE", "LIGHTSPEED_RECONCILE_DAYS"} <= names
     _assert_passed(names)
 
 
-def test_every_lightspeed_setting_the_code_builds_reaches_airflow() -> None:
-    """Names built as f"LIGHTSPEED_{key.upper()}" from the package's `*SETTING_KEYS` tuples."""
-    _, dynamic = literal_env_names()
-    if not dynamic:
-        pytest.skip("the code builds no LIGHTSPEED_* name")
-    modules = []
-    for path in (ROOT / "plugins" / "lightspeed_pipeline").glob("*.py"):
-        tree = ast.parse(path.read_text())
-        if any(
-            isinstance(t, ast.Name) and t.id.endswith("SETTING_KEYS")
-            for node in tree.body
-            if isinstance(node, ast.Assign)
-            for t in node.targets
-        ):
-            modules.append(importlib.import_module(f"lightspeed_pipeline.{path.stem}"))
-    keys = {k for mod in modules for attr in dir(mod) if attr.endswith("SETTING_KEYS") for k in getattr(mod, attr)}
-    assert keys, "the code builds LIGHTSPEED_* names, but no *SETTING_KEYS tuple says which"
-    env_name = getattr(importlib.import_module("lightspeed_pipeline.db"), "env_name", None)
-    _assert_passed({env_name(k) if env_name else f"LIGHTSPEED_{k.upper()}" for k in keys})
+def test_the_code_names_no_lightspeed_variable_the_settings_module_does_not_declare() -> None:
+    """A LIGHTSPEED_* name written anywhere in the package or the DAG (a message, a docstring) is a
+    declared setting, and no name is built outside the settings module."""
+    from lightspeed_pipeline.settings import SETTINGS
+
+    names, dynamic = literal_env_names()
+    assert not dynamic, "a LIGHTSPEED_* name is built with an f-string: declare it in settings.py"
+    assert names, "the scan works"
+    assert names <= {s.env for s in SETTINGS}, names - {s.env for s in SETTINGS}
 
 
 def _assert_passed(names: set[str]) -> None:

@@ -30,6 +30,28 @@ def test_dag_folder_imports_without_errors(dagbag) -> None:
     assert list(dagbag.dags) == ["lightspeed_sync"]
 
 
+@pytest.mark.parametrize(
+    ("name", "raw", "says"),
+    [
+        ("LIGHTSPEED_TASK_RETRIES", "two", "must be a number, got 'two'"),
+        ("LIGHTSPEED_SYNC_TIMEOUT_H", "0", "must be at least 0.01, got '0'"),
+        ("LIGHTSPEED_RUN_DEADLINE_MIN", "soon", "must be a number, got 'soon'"),
+    ],
+)
+def test_a_bad_parse_time_setting_is_the_dags_import_error(
+    name: str, raw: str, says: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read when the DAG file is parsed: the DAG does not import, and the message (what Airflow
+    shows as the import error) names the variable and what it accepts."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv(name, raw)
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    assert bag.dags == {}
+    (error,) = bag.import_errors.values()
+    assert f"SettingError: environment variable {name} {says}" in error
+
+
 def test_dag_settings(dag) -> None:
     assert "lightspeed" in dag.tags
     assert dag.max_active_runs == 1
@@ -116,7 +138,8 @@ def test_finalize_runs_after_everything_whatever_happened(dag) -> None:
 def test_dag_import_loads_no_http_or_database_library() -> None:
     code = (
         "import sys; sys.path.insert(0, 'plugins'); import runpy; runpy.run_path('dags/lightspeed_sync.py');"
-        "print(sorted(m for m in ('psycopg', 'requests', 'lightspeed_pipeline.client', 'lightspeed_pipeline.store')"
+        "print(sorted(m for m in ('psycopg', 'requests', 'lightspeed_pipeline.api.client',"
+        " 'lightspeed_pipeline.warehouse.connection', 'lightspeed_pipeline.warehouse.pages')"
         " if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=os.environ.copy())

@@ -83,7 +83,8 @@ def stack(pg_dsn: str, schema: str) -> Iterator[tuple[AirflowStack, SimulatorPro
 
 
 def wait_for(receiver: WebhookReceiver, what: Any, timeout: float, st: AirflowStack) -> list[dict[str, Any]]:
-    """Poll until `what(bodies)` holds; then a moment more, so that a duplicate would show."""
+    """Poll until `what(bodies)` holds. A duplicate would come later: the final checks, made after
+    every later stage (tens of seconds on), count every message."""
     deadline = time.monotonic() + timeout
     while not what(receiver.bodies):
         if time.monotonic() > deadline:
@@ -92,8 +93,20 @@ def wait_for(receiver: WebhookReceiver, what: Any, timeout: float, st: AirflowSt
                 f"triggerer:\n{st.logs('triggerer', 30)}\nscheduler:\n{st.logs('scheduler', 30)}"
             )
         time.sleep(0.2)
-    time.sleep(1.5)
     return receiver.bodies
+
+
+def stale_alerts_recorded(db: Any, schema: str, run_id: str, count: int, timeout: float = 30) -> None:
+    """Wait until finalize's stale notifier recorded `count` alerts of `run_id` in sync_log: it
+    records them after it sent every message of that run, so none can follow."""
+    deadline = time.monotonic() + timeout
+    query = (
+        f'SELECT count(*) FROM "{schema}".sync_log'
+        " WHERE action = 'alert' AND status = 'stale' AND metadata->>'run_id' = %s"
+    )
+    while db.execute(query, (run_id,)).fetchone()[0] < count:
+        assert time.monotonic() < deadline, f"{count} stale alerts of {run_id} not recorded in {timeout} s"
+        time.sleep(0.2)
 
 
 def of(bodies: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
@@ -158,6 +171,7 @@ def test_alerts_under_the_real_scheduler(
     )
     assert set(st.clear(DAG_ID, failed_id, ["customers.sync"])) == {"customers.sync", "sales.sync", "finalize"}
     assert st.wait_run(DAG_ID, failed_id)["state"] == "success"
+    stale_alerts_recorded(db, schema, failed_id, 1)
     bodies = wait_for(receiver, lambda b: of(b, "stale"), 30, st)
     (stale,) = of(bodies, "stale")
     assert (stale["entity"], stale["run_id"]) == ("brands", failed_id)
@@ -177,6 +191,7 @@ def test_alerts_under_the_real_scheduler(
     )
     next_id = st.trigger(DAG_ID, {"entities": ["customers"]})
     assert st.wait_run(DAG_ID, next_id)["state"] == "success"
+    stale_alerts_recorded(db, schema, next_id, 1)
     bodies = wait_for(receiver, lambda b: len(of(b, "stale")) >= 2, 30, st)
     assert [(b["entity"], b["run_id"]) for b in of(bodies, "stale")] == [("brands", failed_id), ("taxes", next_id)]
 

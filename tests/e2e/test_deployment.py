@@ -5,9 +5,11 @@ the same settings (LocalExecutor, metadata on PostgreSQL, the pool created from 
 `airflow-init` does) and drives them through the REST API, as a data team's tooling would.
 It checks what only a real scheduler shows: the scheduled run, a failed entity failing only
 itself and what needs it, the health JSON behind the login, clearing a group, the one-entity
-run the `entities` param starts (skipped by the scheduler without workers), and the fixed
-cost of a run. Timings are printed in pytest's summary (the timelines with -s) and written
-to `$LIGHTSPEED_E2E_REPORT` when set.
+run the `entities` param starts (the other groups skipped without a worker), and what a no-op
+run starts. It asserts behaviour only; the timings it sees are printed in pytest's summary
+(the timelines with -s) and written to `$LIGHTSPEED_E2E_REPORT` when set, while the timing
+targets (a no-op run, one entity vs clearing its group) are measured by `make bench`
+(bench/scheduler.py).
 """
 
 from __future__ import annotations
@@ -28,10 +30,6 @@ from tests.e2e.conftest import sync_env
 from tests.integration.helpers import assert_database_equals_source, sync_state
 
 DAG_ID = "lightspeed_sync"
-# A no-op run under the real scheduler took 14-17 s with the DAG's former shape (30 tasks:
-# sync and validate per entity), measured on this 2-core machine (bench/scheduler.json).
-# The goal was to halve it.
-NOOP_BEFORE_S = 14.0
 
 
 # A downstream DAG, as a data team would write one: scheduled on the sales table's Asset.
@@ -78,6 +76,12 @@ def _timeline(st: AirflowStack, run_id: str) -> str:
                 f"  start {at(ti['start_date']) - zero:6.2f}  end {at(ti['end_date']) - zero:6.2f}  {ti['state']}"
             )
     return "\n".join(lines)
+
+
+def _ran_in_a_worker(ti: dict[str, Any]) -> bool:
+    """A task instance some worker process ran (the scheduler completes EmptyOperators and
+    applies skips itself: those have no process, host or queued time)."""
+    return ti["pid"] is not None or bool(ti["hostname"]) or ti["queued_when"] is not None
 
 
 def _timed_run(st: AirflowStack, start: Any) -> tuple[str, dict[str, Any], float]:
@@ -151,8 +155,8 @@ def test_the_deployment_under_a_real_scheduler(
     assert st.call("GET", "/lightspeed/api/health")["overall"] == "OK"
     report["clear_customers_group_s"] = round(clear_s, 2)
 
-    # The same entity through the `entities` param: the scheduler skips the other groups
-    # without starting a worker for them.
+    # The same entity through the `entities` param: the other groups are skipped without a
+    # worker for any of them; the run starts one sync task.
     sim.mutate(seed=6, update={"customers": 2})
     one_id, one_run, one_s = _timed_run(st, lambda: st.trigger(DAG_ID, {"entities": ["customers"]}))
     states = _states(st, one_id)
@@ -160,6 +164,9 @@ def test_the_deployment_under_a_real_scheduler(
     assert states["migrate"] == states["customers.sync"] == states["finalize"] == "success"
     skipped = {t for t, s in states.items() if s == "skipped"}
     assert skipped == {f"{e.name}.sync" for e in reg.ENTITIES if e.name != "customers"}, states
+    tis = st.task_instances(DAG_ID, one_id)
+    assert not [t for t in skipped if _ran_in_a_worker(tis[t])], {t: tis[t] for t in skipped}
+    assert {t for t, ti in tis.items() if _ran_in_a_worker(ti)} == {"migrate", "customers.sync", "finalize"}
     assert_database_equals_source(db, schema, sim.state(), only=("customers",))
     report["one_entity_run_s"] = round(one_s, 2)
 
@@ -171,22 +178,30 @@ def test_the_deployment_under_a_real_scheduler(
         noop_s.append(seconds)
     tis = st.task_instances(DAG_ID, noop_id).values()
     workers = [ti for ti in tis if ti["operator"] != "EmptyOperator"]
+    # One worker task per entity, plus migrate and finalize; the `finished` gates take none.
+    assert {ti["task_id"] for ti in tis if _ran_in_a_worker(ti)} == {ti["task_id"] for ti in workers}
+    assert len(workers) == len(reg.ENTITIES) + 2
     report["noop_run_s"] = [round(s, 2) for s in noop_s]
     report["noop_worker_tasks"] = len(workers)
     report["noop_task_s_mean"] = round(sum(float(ti["duration"] or 0) for ti in workers) / len(workers), 3)
     assert_database_equals_source(db, schema, sim.state())
 
     request.config.stash.setdefault(E2E_REPORT, {}).update(report)  # printed in pytest's summary (tests/conftest.py)
+
     # Only the cleared run changed sales again (4 new sales): one more downstream run; the
-    # failed run (sales not run), the one-entity run and the no-op runs emitted nothing.
-    # (The clear was more than 15 s ago: its event has been turned into a run by now.)
-    downstream = st.runs(DOWNSTREAM_ID)
+    # failed run (sales not run), the one-entity run and the no-op runs emitted no event.
+    def two_runs() -> list[dict[str, Any]] | None:
+        runs = st.runs(DOWNSTREAM_ID)
+        return runs if len(runs) >= 2 else None
+
+    downstream = st._wait(two_runs, 60, "the second downstream run")
     assert [r["run_type"] for r in downstream] == ["asset_triggered"] * 2, downstream
+    events = st.call("GET", "/api/v2/assets/events", params={"source_dag_id": DAG_ID})["asset_events"]
+    sales_events = sorted(e["source_run_id"] for e in events if e["uri"].endswith("/lightspeed_sales"))
+    assert sales_events == sorted([first["dag_run_id"], failed_id]), events
     print(f"\ne2e timings: {json.dumps(report)}")
     for run_id in (failed_id, one_id, noop_id):
         print(_timeline(st, run_id))
     if os.environ.get("LIGHTSPEED_E2E_REPORT"):
         with open(os.environ["LIGHTSPEED_E2E_REPORT"], "w") as fh:
             json.dump(report, fh, indent=2)
-    assert one_s <= 1.2 * clear_s, report
-    assert min(noop_s) <= NOOP_BEFORE_S / 2, report

@@ -25,7 +25,7 @@ from lightspeed_pipeline import entities as reg
 from devtools.airflow_stack import AirflowStack
 from devtools.browser import Chromium, airflow_login, find_chromium
 from devtools.simproc import SimulatorProcess
-from tests.conftest import E2E_REPORT, TOKEN
+from tests.conftest import E2E_REPORT, TOKEN, require_system
 from tests.e2e.conftest import sync_env
 from tests.integration.helpers import assert_database_equals_source
 
@@ -37,11 +37,13 @@ PLUGIN_PAGE = "/plugin/lightspeed-sync-health"
 @pytest.fixture
 def chromium() -> str:
     path = find_chromium()
-    if not path:
-        pytest.skip(
-            "browser test of the health page skipped: no Chromium on this machine. Install Debian's "
-            "(`apt-get install chromium`; `make test` does it when run as root with apt) or set LIGHTSPEED_CHROMIUM."
-        )
+    require_system(
+        "Chromium (for the browser test of the health page)",
+        bool(path),
+        "install Debian's (`apt-get install chromium`; `make test` does it when run as root with apt)"
+        " or set LIGHTSPEED_CHROMIUM",
+    )
+    assert path
     return path
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lightspeed_pipeline.db import VIEWS_DIR, apply_migrations
+from lightspeed_pipeline.warehouse.migrations import VIEWS_DIR, apply_migrations
 
 from devtools.simproc import SimulatorProcess
 from tests.conftest import TOKEN
@@ -135,7 +135,7 @@ def test_migrate_adds_the_business_views_to_an_existing_database(
     simulator: Any,
     db: Any,
     schema: str,
-    settings: Any,
+    warehouse: Any,
     airflow_db: None,
     tmp_path: Path,
 ) -> None:
@@ -145,7 +145,7 @@ def test_migrate_adds_the_business_views_to_an_existing_database(
     for path in sorted(VIEWS_DIR.glob("*.sql")):
         if path.stem.split("_", 1)[1] not in BUSINESS_VIEWS:
             shutil.copy(path, older / path.name)
-    created = apply_migrations(db, settings, views_dir=older)["views"]
+    created = apply_migrations(warehouse, views_dir=older)["views"]
     assert created and not set(created) & set(BUSINESS_VIEWS)
     assert not views_in(db, schema) & set(BUSINESS_VIEWS)
     before = dict(db.execute(f'SELECT name, applied_at FROM "{schema}".schema_views').fetchall())
@@ -161,7 +161,7 @@ def test_migrate_adds_the_business_views_to_an_existing_database(
     # A second run adds nothing: no view is re-created.
     assert run_dag().state == "success"
     assert dict(db.execute(f'SELECT name, applied_at FROM "{schema}".schema_views').fetchall()) == applied
-    assert apply_migrations(db, settings)["views"] == []
+    assert apply_migrations(warehouse)["views"] == []
 
 
 def test_the_views_are_empty_on_an_empty_store(migrated: Any, schema: str) -> None:

@@ -9,9 +9,10 @@ from typing import Any
 
 import psycopg
 import pytest
-from lightspeed_pipeline import db as dbmod
-from lightspeed_pipeline.db import DB_SETTING_KEYS, apply_migrations, begin
-from lightspeed_pipeline.hooks import API_SETTING_KEYS, LightspeedHook, LightspeedPostgresHook
+from lightspeed_pipeline import connections, settings
+from lightspeed_pipeline.api.paginators import VersionPaginator
+from lightspeed_pipeline.hooks import LightspeedHook, LightspeedPostgresHook
+from lightspeed_pipeline.warehouse.migrations import apply_migrations
 
 from tests.conftest import TOKEN
 from tests.integration.helpers import assert_database_equals_source, run_dag, sync_state
@@ -32,9 +33,10 @@ LIBPQ_EXTRA = {
 
 @pytest.fixture(autouse=True)
 def clean(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key in (*API_SETTING_KEYS, *DB_SETTING_KEYS):
-        monkeypatch.delenv(dbmod.env_name(key), raising=False)
-    monkeypatch.setattr(dbmod, "_warned", (None, set()))
+    for setting in settings.SETTINGS:
+        if setting.extra_of:
+            monkeypatch.delenv(setting.env, raising=False)
+    monkeypatch.setattr(connections, "_warned", (None, set()))
 
 
 def postgres_connection(pg_dsn: str, extra: dict[str, Any]) -> str:
@@ -64,7 +66,7 @@ def session_value(conn: Any, query: str) -> Any:
 
 
 @pytest.mark.parametrize("sslmode", ["disable", "prefer"])
-def test_postgres_hook_and_the_store_share_the_recommended_connection(
+def test_postgres_hook_and_the_warehouse_share_the_recommended_connection(
     pg_dsn: str, schema: str, sslmode: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     from airflow.providers.postgres.hooks.postgres import PostgresHook
@@ -80,30 +82,26 @@ def test_postgres_hook_and_the_store_share_the_recommended_connection(
     assert hook.get_first("show statement_timeout") == ("1min",)  # `options` reached the server
 
     with caplog.at_level(logging.WARNING):
-        store = LightspeedPostgresHook().get_store()
+        warehouse = LightspeedPostgresHook().get_warehouse()
     try:
         assert [r.getMessage() for r in caplog.records if "lightspeed" in r.name and r.levelno >= logging.WARNING] == []
-        conn = store.conn
+        conn = warehouse._conn  # the session itself, outside the sync's transactions
         assert session_value(conn, "SHOW statement_timeout") == "1min"  # the session default from `options`
         assert session_value(conn, "SELECT application_name FROM pg_stat_activity WHERE pid = pg_backend_pid()") == (
             "lightspeed_conn_test"
         )
-        with conn.transaction():
-            begin(conn, store.settings)  # our per-transaction settings, from LIGHTSPEED_*
-            assert session_value(conn, "SHOW statement_timeout") == "20min"
-            assert session_value(conn, "SHOW lock_timeout") == "5s"
+        with warehouse.transaction() as tx:  # our per-transaction settings, from LIGHTSPEED_*
+            assert session_value(tx, "SHOW statement_timeout") == "20min"
+            assert session_value(tx, "SHOW lock_timeout") == "5s"
         assert session_value(conn, "SHOW statement_timeout") == "1min"  # SET LOCAL ended with the transaction
-        apply_migrations(conn, store.settings)  # the Store works on it
-        sibling = store.sibling()
-        try:
-            assert session_value(sibling, "SHOW statement_timeout") == "1min"
-        finally:
-            sibling.close()
+        apply_migrations(warehouse)  # the warehouse works on it
+        with warehouse.sibling() as sibling:
+            assert session_value(sibling._conn, "SHOW statement_timeout") == "1min"
     finally:
-        store.close()
+        warehouse.close()
 
 
-def test_the_deprecated_postgres_extra_still_works_for_the_store_but_breaks_postgres_hook(
+def test_the_deprecated_postgres_extra_still_works_for_the_warehouse_but_breaks_postgres_hook(
     pg_dsn: str, schema: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     from airflow.providers.postgres.hooks.postgres import PostgresHook
@@ -112,15 +110,14 @@ def test_the_deprecated_postgres_extra_still_works_for_the_store_but_breaks_post
     monkeypatch.setenv("AIRFLOW_CONN_LIGHTSPEED_POSTGRES", postgres_connection(pg_dsn, extra))
     monkeypatch.setenv("LIGHTSPEED_LOCK_TIMEOUT", "5s")  # the connection's key wins
     with caplog.at_level(logging.WARNING):
-        store = LightspeedPostgresHook().get_store()
+        warehouse = LightspeedPostgresHook().get_warehouse()
     try:
-        with store.conn.transaction():
-            begin(store.conn, store.settings)
-            assert session_value(store.conn, "SHOW statement_timeout") == "3min"
-            assert session_value(store.conn, "SHOW lock_timeout") == "7s"
-        apply_migrations(store.conn, store.settings)
+        with warehouse.transaction() as tx:
+            assert session_value(tx, "SHOW statement_timeout") == "3min"
+            assert session_value(tx, "SHOW lock_timeout") == "7s"
+        apply_migrations(warehouse)
     finally:
-        store.close()
+        warehouse.close()
     messages = [r.getMessage() for r in caplog.records if "lightspeed" in r.name and r.levelno >= logging.WARNING]
     assert len(messages) == 2
     assert any("'statement_timeout' is deprecated" in m and "LIGHTSPEED_STATEMENT_TIMEOUT" in m for m in messages)
@@ -138,7 +135,7 @@ def test_the_client_on_the_recommended_api_forms(simulator: Any, monkeypatch: py
     with LightspeedHook().get_conn() as client:
         assert client.config.page_size == 7 and client.config.timeout == 20.0
         assert client.retailer()["id"]
-        page = next(client.iter_version_pages("brands", "/brands", after=0, deleted=False))
+        page = next(VersionPaginator(client, "brands", "/brands", after=0).pages())
         assert 0 < len(page.records) <= 7
     assert simulator.stats()["requests"][-1]["query"]["page_size"] == "7"
 

@@ -21,10 +21,11 @@ from typing import Any
 import psycopg
 import pytest
 from lightspeed_pipeline import entities as reg
-from lightspeed_pipeline.client import ClientConfig, LightspeedClient
-from lightspeed_pipeline.db import DbSettings, apply_migrations
-from lightspeed_pipeline.store import EntityBusyError, Store
+from lightspeed_pipeline.api.client import ClientConfig, LightspeedClient
 from lightspeed_pipeline.sync import sync_entity
+from lightspeed_pipeline.warehouse import DbSettings, Warehouse
+from lightspeed_pipeline.warehouse.locks import EntityBusyError, entity_lock
+from lightspeed_pipeline.warehouse.migrations import apply_migrations
 
 from tests.conftest import FAST_RETRIES, ROOT, TOKEN
 from tests.integration.helpers import (
@@ -144,16 +145,29 @@ def test_exhausted_retry_budget_fails_clearly_and_the_next_run_resumes(
 
 
 def test_dropped_database_connection_mid_entity_is_retried_and_resumes(
-    connections: None, simulator: Any, db: Any, pg_dsn: str, schema: str, airflow_db: None
+    connections: None,
+    simulator: Any,
+    db: Any,
+    pg_dsn: str,
+    schema: str,
+    airflow_db: None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # This test's own application_name: only its sync's connections are killed, not those of a
+    # test running beside it on the same server.
+    name = f"lightspeed_sync_{schema}"
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_LIGHTSPEED_POSTGRES", f"{pg_dsn}{'&' if '?' in pg_dsn else '?'}application_name={name}"
+    )
     simulator.faults(delay={"sales": 0.3})
     killed: list[int] = []
 
     def terminate_sync_connections() -> None:
         with psycopg.connect(pg_dsn, autocommit=True) as admin:
             rows = admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'lightspeed_sync'"
-                " AND pid <> pg_backend_pid()"
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s"
+                " AND pid <> pg_backend_pid()",
+                (name,),
             ).fetchall()
             killed.append(len(rows))
 
@@ -228,19 +242,20 @@ def test_two_syncs_of_one_entity_serialise_on_the_entity_lock(
     simulator: Any, pg_dsn: str, schema: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = DbSettings(schema=schema)
-    first, second = Store.open(pg_dsn, settings), Store.open(pg_dsn, settings)
-    apply_migrations(first.conn, settings)
+    first, second = Warehouse.open(pg_dsn, settings), Warehouse.open(pg_dsn, settings)
+    apply_migrations(first)
     simulator.faults(delay={"sales": 0.2})
     results: dict[str, Any] = {}
 
-    def run(name: str, store: Store) -> None:
+    def run(name: str, warehouse: Warehouse) -> None:
         with _client(simulator) as client:
-            results[name] = sync_entity(reg.get("sales"), client, store, run_id=name, lock_wait_s=120)
+            results[name] = sync_entity(reg.get("sales"), client, warehouse, run_id=name, lock_wait_s=120)
 
     a = threading.Thread(target=run, args=("a", first))
     a.start()
-    wait_for(lambda: (sales_cursor(first.sibling(), schema) or 0) > 0)
-    with caplog.at_level(logging.WARNING, logger="lightspeed_pipeline.store"):
+    with psycopg.connect(pg_dsn, autocommit=True) as watcher:
+        wait_for(lambda: (sales_cursor(watcher, schema) or 0) > 0)
+    with caplog.at_level(logging.WARNING, logger="lightspeed_pipeline.warehouse.locks"):
         run("b", second)  # starts while "a" is half way: waits, then resumes from a's cursor
     a.join()
     simulator.faults()
@@ -252,12 +267,12 @@ def test_two_syncs_of_one_entity_serialise_on_the_entity_lock(
         assert_database_equals_source_for(conn, schema, simulator, "sales")
         assert sync_state(conn, schema)["sales"][0] == "success"
     # skip mode: a second sync gives up at once with a clear message
-    holder = Store.open(pg_dsn, settings)
-    with holder.entity_lock(reg.get("sales")):
+    holder = Warehouse.open(pg_dsn, settings)
+    with entity_lock(holder, reg.get("sales")):
         with _client(simulator) as client, pytest.raises(EntityBusyError, match="sales: another sync of this entity"):
             sync_entity(reg.get("sales"), client, second, skip_if_busy=True)
-    for s in (first, second, holder):
-        s.close()
+    for warehouse in (first, second, holder):
+        warehouse.close()
 
 
 def assert_database_equals_source_for(conn: Any, schema: str, simulator: Any, entity: str) -> None:

@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 from lightspeed_pipeline import entities as reg
-from lightspeed_pipeline.client import ClientConfig, LightspeedClient
-from lightspeed_pipeline.db import DbSettings, apply_migrations
+from lightspeed_pipeline.api.client import ClientConfig, LightspeedClient
 from lightspeed_pipeline.metrics import STATS, format_count
-from lightspeed_pipeline.store import Store
 from lightspeed_pipeline.sync import METRIC_KEYS, sync_entity
+from lightspeed_pipeline.warehouse import DbSettings, Warehouse
+from lightspeed_pipeline.warehouse.migrations import apply_migrations
 
 from tests.conftest import FAST_RETRIES, ROOT, TOKEN
 from tests.integration.helpers import entity_log, requests_by_resource, run_dag
@@ -93,15 +93,14 @@ def test_metrics_in_sync_log_equal_what_the_simulator_served(
 def test_progress_lines_in_the_log_with_an_eta_when_the_listing_has_a_bound(
     simulator: Any, pg_dsn: str, schema: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    settings = DbSettings(schema=schema)
-    store = Store.open(pg_dsn, settings)
-    apply_migrations(store.conn, settings)
+    warehouse = Warehouse.open(pg_dsn, DbSettings(schema=schema))
+    apply_migrations(warehouse)
     sales = reg.get("sales")
     config = ClientConfig(base_url=simulator.url, token=TOKEN, page_size=PAGE)
     try:
         with caplog.at_level(logging.INFO, logger="lightspeed_pipeline.sync"):
             with LightspeedClient(config) as client:  # first import: no bound, so no ETA
-                first = sync_entity(sales, client, store, run_id="first", progress_every_s=0)
+                first = sync_entity(sales, client, warehouse, run_id="first", progress_every_s=0)
             lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("sales: page ")]
             progress = [line for line in lines if "records so far" in line]
             assert len(progress) == first.pages
@@ -109,7 +108,7 @@ def test_progress_lines_in_the_log_with_an_eta_when_the_listing_has_a_bound(
             assert progress[-1].startswith(f"sales: page {first.pages}, {format_count(first.received)} records so far")
             caplog.clear()
             with LightspeedClient(config) as client:  # full refresh: bounded by the stored cursor
-                again = sync_entity(sales, client, store, run_id="again", full_refresh=True, progress_every_s=0)
+                again = sync_entity(sales, client, warehouse, run_id="again", full_refresh=True, progress_every_s=0)
             progress = [r.getMessage() for r in caplog.records if "records so far" in r.getMessage()]
             assert len(progress) == again.pages
             found = [re.search(r", version (\d+) of ~(\d+) \((\d+) %\)", line) for line in progress]
@@ -122,10 +121,10 @@ def test_progress_lines_in_the_log_with_an_eta_when_the_listing_has_a_bound(
             assert progress[-1].endswith("(100 %), bound reached")
             caplog.clear()
             with LightspeedClient(config) as client:  # the default throttle: a short sync logs no progress
-                sync_entity(sales, client, store, run_id="quiet")
+                sync_entity(sales, client, warehouse, run_id="quiet")
             assert not [r for r in caplog.records if "records so far" in r.getMessage()]
     finally:
-        store.close()
+        warehouse.close()
 
 
 class StatsdReceiver:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-import psycopg
 import pytest
-from lightspeed_pipeline.client import ClientConfig, LightspeedClient
-from lightspeed_pipeline.db import DbSettings, apply_migrations
-from lightspeed_pipeline.tokens import OAuthConfig, PostgresTokenStore
+from lightspeed_pipeline.api.client import ClientConfig, LightspeedClient
+from lightspeed_pipeline.api.oauth import OAuthConfig
+from lightspeed_pipeline.warehouse import DbSettings, Warehouse
+from lightspeed_pipeline.warehouse.migrations import apply_migrations
+from lightspeed_pipeline.warehouse.tokens import PostgresTokenVault
 
 from tests.conftest import FAST_RETRIES, TOKEN
 from tests.integration.helpers import (
@@ -34,19 +35,19 @@ def oauth_config(simulator: Any, client: dict[str, str] = CLIENT) -> OAuthConfig
 def migrated_oauth(simulator: Any, pg_dsn: str, schema: str) -> tuple[DbSettings, OAuthConfig]:
     """Tables in `schema`, the simulator's OAuth set up for CLIENT; (settings, config)."""
     settings = DbSettings(schema=schema)
-    with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        apply_migrations(conn, settings)
+    with Warehouse.open(pg_dsn, settings) as warehouse:
+        apply_migrations(warehouse)
     simulator.setup_oauth(**CLIENT, access_token=TOKEN)
     return settings, oauth_config(simulator)
 
 
 def stored_tokens(pg_dsn: str, schema: str, simulator: Any) -> tuple[int, str | None]:
-    """(refresh_count, the access token the store would use now)."""
-    settings = DbSettings(schema=schema)
-    with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        store = PostgresTokenStore(conn, settings, oauth_config(simulator), simulator.url)
-        count = conn.execute(f'SELECT refresh_count FROM "{schema}".lightspeed_oauth_tokens').fetchone()
-        return (count[0] if count else 0), store.current()
+    """(refresh_count, the access token the vault would use now)."""
+    with Warehouse.open(pg_dsn, DbSettings(schema=schema)) as warehouse:
+        vault = PostgresTokenVault(warehouse, oauth_config(simulator), simulator.url)
+        with warehouse.transaction() as conn:
+            count = conn.execute(f'SELECT refresh_count FROM "{schema}".lightspeed_oauth_tokens').fetchone()
+        return (count[0] if count else 0), vault.current()
 
 
 def test_a_rejected_personal_token_fails_fast_with_a_clear_message(
@@ -119,15 +120,15 @@ def test_concurrent_401s_refresh_once_and_share_the_new_token(simulator: Any, pg
     errors: list[BaseException] = []
 
     def worker() -> None:
-        conn = psycopg.connect(pg_dsn, autocommit=True)
+        vault_db = Warehouse.open(pg_dsn, settings)
         try:
-            client = LightspeedClient(config, token_store=PostgresTokenStore(conn, settings, oauth, simulator.url))
+            client = LightspeedClient(config, token_vault=PostgresTokenVault(vault_db, oauth, simulator.url))
             barrier.wait()
             results.append(client.get_json("/outlets", {"page_size": 5}, what="outlets"))
         except BaseException as exc:
             errors.append(exc)
         finally:
-            conn.close()
+            vault_db.close()
 
     threads = [threading.Thread(target=worker) for _ in range(4)]
     for t in threads:
@@ -142,10 +143,10 @@ def test_concurrent_401s_refresh_once_and_share_the_new_token(simulator: Any, pg
 
 def test_a_reauthorised_connection_restarts_the_token_chain(simulator: Any, pg_dsn: str, schema: str) -> None:
     settings, oauth = migrated_oauth(simulator, pg_dsn, schema)
-    with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        store = PostgresTokenStore(conn, settings, oauth, simulator.url)
+    with Warehouse.open(pg_dsn, settings) as vault_db:
+        vault = PostgresTokenVault(vault_db, oauth, simulator.url)
         simulator.expire_access_token()
-        LightspeedClient(ClientConfig(base_url=simulator.url, token=TOKEN, oauth=oauth), token_store=store).get_json(
+        LightspeedClient(ClientConfig(base_url=simulator.url, token=TOKEN, oauth=oauth), token_vault=vault).get_json(
             "/outlets", {}, what="outlets"
         )
         # The user re-authorises the app: a brand-new refresh token goes into the connection.
@@ -153,8 +154,8 @@ def test_a_reauthorised_connection_restarts_the_token_chain(simulator: Any, pg_d
         simulator.setup_oauth(**fresh, access_token="lsxs_at_whatever")
         simulator.expire_access_token()
         oauth2 = oauth_config(simulator, fresh)
-        store2 = PostgresTokenStore(conn, settings, oauth2, simulator.url)
-        client = LightspeedClient(ClientConfig(base_url=simulator.url, token=TOKEN, oauth=oauth2), token_store=store2)
+        vault2 = PostgresTokenVault(vault_db, oauth2, simulator.url)
+        client = LightspeedClient(ClientConfig(base_url=simulator.url, token=TOKEN, oauth=oauth2), token_vault=vault2)
         assert client.get_json("/outlets", {}, what="outlets")["data"]
     sim_oauth = simulator.oauth_state()
     assert sim_oauth["refreshes"] == 1 and sim_oauth["rejected_refreshes"] == 0

@@ -8,16 +8,17 @@ from typing import Any
 import pytest
 
 from devtools.pooler import TransactionPooler, pgbouncer_binary
-from tests.conftest import FAST_RETRIES, TOKEN
+from tests.conftest import FAST_RETRIES, TOKEN, require_system
 from tests.integration.helpers import assert_database_equals_source, run_dag
-
-pytestmark = pytest.mark.skipif(
-    pgbouncer_binary() is None, reason="pgbouncer is not installed (`make test` installs it on Debian as root)"
-)
 
 
 @pytest.fixture
 def pooler(pg_dsn: str) -> Iterator[TransactionPooler]:
+    require_system(
+        "PgBouncer",
+        pgbouncer_binary() is not None,
+        "`make test` installs it on Debian as root (apt-get install pgbouncer)",
+    )
     with TransactionPooler(pg_dsn, pool_size=3) as p:
         yield p
 

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
-from lightspeed_pipeline.db import project_tables
+from lightspeed_pipeline.warehouse.security import project_tables
 
 from tests.conftest import FAST_RETRIES, ROOT, TOKEN
 from tests.integration.helpers import run_dag

@@ -1,4 +1,4 @@
-"""Migrations and the page store against a real PostgreSQL."""
+"""Migrations and the page writer against a real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 from lightspeed_pipeline import entities as reg
-from lightspeed_pipeline.db import MigrationError, apply_migrations
 from lightspeed_pipeline.mapping import prepare_page
-from lightspeed_pipeline.store import Store
+from lightspeed_pipeline.warehouse.migrations import MigrationError, apply_migrations
+from lightspeed_pipeline.warehouse.pages import PageWriter
+from lightspeed_pipeline.warehouse.reconciliation import mark_vanished
 
 PG_TYPES = {
     "text": "text",
@@ -76,55 +77,53 @@ def test_interface_indexes_exist(migrated: Any, schema: str) -> None:
         assert (table, column) in leading, (table, column)
 
 
-def test_migrations_are_idempotent_and_immutable(migrated: Any, settings: Any, tmp_path: Any) -> None:
-    again = apply_migrations(migrated, settings)
+def test_migrations_are_idempotent_and_immutable(migrated: Any, warehouse: Any, tmp_path: Any) -> None:
+    again = apply_migrations(warehouse)
     assert again["applied"] == [] and again["seeded"] == 0
     (tmp_path / "0001_initial.sql").write_text("-- edited\n")
     with pytest.raises(MigrationError, match="edited after it was applied"):
-        apply_migrations(migrated, settings, migrations_dir=tmp_path)
+        apply_migrations(warehouse, migrations_dir=tmp_path)
 
 
-def write(store: Store, entity_name: str, records: list[Any], cursor: int | None = None) -> Any:
+def write(writer: PageWriter, entity_name: str, records: list[Any], cursor: int | None = None) -> Any:
     entity = reg.get(entity_name)
     page = prepare_page(entity, records)
-    return store.write_page(
-        entity, page, cursor=cursor if cursor is not None else page.max_version, after=0, run_id="t"
-    )
+    return writer.write(entity, page, cursor=cursor if cursor is not None else page.max_version, after=0, run_id="t")
 
 
-def test_upsert_is_version_guarded_and_replays_write_nothing(migrated: Any, settings: Any, schema: str) -> None:
-    store = Store(migrated, settings)
-    first = write(store, "products", [{"id": "p1", "version": 10, "sku": "A"}, {"id": "p2", "version": 11}])
+def test_upsert_is_version_guarded_and_replays_write_nothing(migrated: Any, warehouse: Any, schema: str) -> None:
+    writer = PageWriter(warehouse)
+    first = write(writer, "products", [{"id": "p1", "version": 10, "sku": "A"}, {"id": "p2", "version": 11}])
     assert (first.inserted, first.updated, first.unchanged) == (2, 0, 0)
     synced = migrated.execute(f'SELECT synced_at FROM "{schema}".lightspeed_products WHERE id = %s', ("p1",)).fetchone()
-    replay = write(store, "products", [{"id": "p1", "version": 10, "sku": "CHANGED"}, {"id": "p2", "version": 9}])
+    replay = write(writer, "products", [{"id": "p1", "version": 10, "sku": "CHANGED"}, {"id": "p2", "version": 9}])
     assert (replay.inserted, replay.updated, replay.unchanged) == (0, 0, 2)
     row = migrated.execute(
         f'SELECT sku, version, synced_at FROM "{schema}".lightspeed_products WHERE id = %s', ("p1",)
     ).fetchone()
     assert row == ("A", 10, synced[0])
-    newer = write(store, "products", [{"id": "p1", "version": 12, "sku": "B", "deleted_at": "2024-01-01T00:00:00Z"}])
+    newer = write(writer, "products", [{"id": "p1", "version": 12, "sku": "B", "deleted_at": "2024-01-01T00:00:00Z"}])
     assert (newer.updated, newer.deleted) == (1, 1)
     last = migrated.execute(
         f"SELECT last_version FROM \"{schema}\".sync_state WHERE entity_type = 'products'"
     ).fetchone()
     assert last == (12,)
-    write(store, "products", [], cursor=5)  # the cursor never moves back
+    write(writer, "products", [], cursor=5)  # the cursor never moves back
     assert migrated.execute(
         f"SELECT last_version FROM \"{schema}\".sync_state WHERE entity_type = 'products'"
     ).fetchone() == (12,)
 
 
-def test_audit_records_exactly_the_members_that_changed(migrated: Any, settings: Any, schema: str) -> None:
+def test_audit_records_exactly_the_members_that_changed(migrated: Any, warehouse: Any, schema: str) -> None:
     """The update trigger's diff: typed members by value, unmapped members exactly, one side when absent."""
-    store = Store(migrated, settings)
+    writer = PageWriter(warehouse)
     base = {"id": "c1", "first_name": "Ava", "loyalty_balance": "12.50", "phone": "x", "note": "vip", "tags": [1]}
     other = {"id": "c2", "first_name": "Noah", "loyalty_balance": "oops", "extra": {"a": 1}}
-    write(store, "customers", [{**base, "version": 1}, {**other, "version": 1}])
-    write(store, "customers", [{**base, "version": 1}])  # a replay writes (and audits) nothing
+    write(writer, "customers", [{**base, "version": 1}, {**other, "version": 1}])
+    write(writer, "customers", [{**base, "version": 1}])  # a replay writes (and audits) nothing
     changed = {**base, "version": 2, "loyalty_balance": 12.5, "first_name": "Zoë", "tags": [1, 2], "new": None}
     del changed["phone"]
-    write(store, "customers", [changed, {**other, "version": 2, "loyalty_balance": "still bad", "extra": {"a": 1}}])
+    write(writer, "customers", [changed, {**other, "version": 2, "loyalty_balance": "still bad", "extra": {"a": 1}}])
     rows = {
         (row_id, op): (old, new)
         for row_id, op, old, new in migrated.execute(
@@ -141,18 +140,18 @@ def test_audit_records_exactly_the_members_that_changed(migrated: Any, settings:
                                       {"version": 2, "loyalty_balance": "still bad"})  # fmt: skip
 
 
-def test_newer_ids_names_exactly_what_the_upsert_would_write(migrated: Any, settings: Any) -> None:
+def test_newer_ids_names_exactly_what_the_upsert_would_write(migrated: Any, warehouse: Any) -> None:
     """The full-refresh pre-check: same condition as the upsert's filter, by id and version alone."""
-    store = Store(migrated, settings)
-    write(store, "sales", [{"id": "s1", "version": 5}, {"id": "s3"}])
+    writer = PageWriter(warehouse)
+    write(writer, "sales", [{"id": "s1", "version": 5}, {"id": "s3"}])
     sales = reg.get("sales")
-    assert store.newer_ids(sales, ["s1", "s2", "s3"], [5, 6, 9]) == {"s2", "s3"}  # s3 has no stored version
-    assert store.newer_ids(sales, ["s1", "s2"], [6, None]) == {"s1", "s2"}
-    assert store.newer_ids(sales, ["s1"], [4]) == set()
+    assert writer.newer_ids(sales, ["s1", "s2", "s3"], [5, 6, 9]) == {"s2", "s3"}  # s3 has no stored version
+    assert writer.newer_ids(sales, ["s1", "s2"], [6, None]) == {"s1", "s2"}
+    assert writer.newer_ids(sales, ["s1"], [4]) == set()
 
 
-def test_sale_children_are_replaced_to_match_the_sale(migrated: Any, settings: Any, schema: str) -> None:
-    store = Store(migrated, settings)
+def test_sale_children_are_replaced_to_match_the_sale(migrated: Any, warehouse: Any, schema: str) -> None:
+    writer = PageWriter(warehouse)
     sale = {
         "id": "s1",
         "version": 1,
@@ -160,7 +159,7 @@ def test_sale_children_are_replaced_to_match_the_sale(migrated: Any, settings: A
         "line_items": [{"id": "a", "product_id": "p1"}, {"id": "b", "product_id": "p2"}],
         "payments": [{"id": "pay", "retailer_payment_type_id": "pt", "amount": 5}],
     }
-    write(store, "sales", [sale])
+    write(writer, "sales", [sale])
     voided = {
         **sale,
         "version": 2,
@@ -168,18 +167,18 @@ def test_sale_children_are_replaced_to_match_the_sale(migrated: Any, settings: A
         "line_items": [{"id": "a", "product_id": "p1", "status": "VOIDED"}],
         "payments": [],
     }
-    counts = write(store, "sales", [voided])
+    counts = write(writer, "sales", [voided])
     assert counts.child_rows == 1
     items = migrated.execute(f'SELECT id, status FROM "{schema}".lightspeed_sale_line_items').fetchall()
     assert items == [("a", "VOIDED")]
     assert migrated.execute(f'SELECT count(*) FROM "{schema}".lightspeed_sale_payments').fetchone() == (0,)
     # An older replay of the sale leaves its children alone.
-    write(store, "sales", [sale])
+    write(writer, "sales", [sale])
     assert migrated.execute(f'SELECT count(*) FROM "{schema}".lightspeed_sale_line_items').fetchone() == (1,)
 
 
-def test_hostile_strings_are_stored(migrated: Any, settings: Any, schema: str) -> None:
-    store = Store(migrated, settings)
+def test_hostile_strings_are_stored(migrated: Any, warehouse: Any, schema: str) -> None:
+    writer = PageWriter(warehouse)
     rec = {
         "id": "c1",
         "version": 1,
@@ -190,7 +189,7 @@ def test_hostile_strings_are_stored(migrated: Any, settings: Any, schema: str) -
         "loyalty_balance": "12.50",
         "unknown_field": {"nested": [1, None]},
     }
-    counts = write(store, "customers", [rec, "garbage"])
+    counts = write(writer, "customers", [rec, "garbage"])
     assert (counts.inserted, counts.rejected) == (1, 1)
     assert counts.escaped == 4  # two strings, each in its typed column and in data
     row = migrated.execute(
@@ -203,16 +202,16 @@ def test_hostile_strings_are_stored(migrated: Any, settings: Any, schema: str) -
     assert rej == [("customers", "not a JSON object", "garbage")]
 
 
-def test_categories_missing_from_a_complete_read_are_marked_deleted(migrated: Any, settings: Any, schema: str) -> None:
-    store = Store(migrated, settings)
+def test_categories_missing_from_a_complete_read_are_marked_deleted(migrated: Any, warehouse: Any, schema: str) -> None:
+    writer = PageWriter(warehouse)
     entity = reg.get("product_categories")
-    write(store, "product_categories", [{"id": "a", "name": "A"}, {"id": "b", "name": "B"}])
-    again = write(store, "product_categories", [{"id": "a", "name": "A"}])
+    write(writer, "product_categories", [{"id": "a", "name": "A"}, {"id": "b", "name": "B"}])
+    again = write(writer, "product_categories", [{"id": "a", "name": "A"}])
     assert (again.inserted, again.updated, again.unchanged) == (0, 0, 1)
-    assert store.mark_missing_deleted(entity, max_version=None, unversioned_ids=["a"]) == 1
+    assert mark_vanished(warehouse, entity, max_version=None, unversioned_ids=["a"]) == 1
     rows = dict(migrated.execute(f'SELECT id, deleted_at IS NOT NULL FROM "{schema}".lightspeed_product_categories'))
     assert rows == {"a": False, "b": True}
-    revived = write(store, "product_categories", [{"id": "b", "name": "B"}])
+    revived = write(writer, "product_categories", [{"id": "b", "name": "B"}])
     assert revived.updated == 1
     assert migrated.execute(
         f'SELECT count(*) FROM "{schema}".lightspeed_product_categories WHERE deleted_at IS NOT NULL'

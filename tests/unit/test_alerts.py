@@ -20,13 +20,14 @@ from lightspeed_pipeline.alerts import (
     LightspeedAlertNotifier,
     LightspeedStaleNotifier,
     deadline_alert,
-    deadline_minutes,
     deadline_missed,
     one_line_error,
     run_deadline,
     stale_alerts,
 )
-from lightspeed_pipeline.client import LightspeedAuthError
+from lightspeed_pipeline.api.errors import LightspeedAuthError
+from lightspeed_pipeline.connections import connection_url
+from lightspeed_pipeline.settings import RUN_DEADLINE_MIN, SettingError, run_deadline_minutes
 
 from tests.conftest import TOKEN
 
@@ -259,7 +260,7 @@ def test_webhook_auth_from_the_connection(receiver: WebhookReceiver, monkeypatch
     assert "hook-bearer-token" not in post["raw"]
     # The URI form: host and path.
     conn = SimpleNamespace(host="hooks.slack.com", schema="services/T/B/X", conn_type="https", port=None)
-    assert alerts.webhook_url(conn) == "https://hooks.slack.com/services/T/B/X"
+    assert connection_url(conn, scheme_from_type=True) == "https://hooks.slack.com/services/T/B/X"
 
 
 # ---- deadline ------------------------------------------------------------------------------------
@@ -310,11 +311,17 @@ def test_the_deadline_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     from airflow.sdk import AsyncCallback, DeadlineReference
     from airflow.sdk._shared.module_loading import import_string
 
-    monkeypatch.delenv(alerts.DEADLINE_ENV, raising=False)
-    assert deadline_minutes() is None and run_deadline() is None  # off unless set (apache/airflow#73428)
-    for raw, expected in (("", None), ("0", None), (" 0.05 ", 0.05), ("-3", None), ("soon", None), ("120", 120)):
-        assert deadline_minutes(raw) == expected, raw
-    monkeypatch.setenv(alerts.DEADLINE_ENV, "0.05")
+    monkeypatch.delenv(RUN_DEADLINE_MIN.env, raising=False)
+    assert run_deadline_minutes() is None and run_deadline() is None  # off unless set (apache/airflow#73428)
+    for raw, expected in (("", None), ("0", None), (" 0.05 ", 0.05), ("120", 120)):
+        monkeypatch.setenv(RUN_DEADLINE_MIN.env, raw)
+        assert run_deadline_minutes() == expected, raw
+    # The settings' one rule: a bad value fails (at parse time: the DAG's import error), naming the variable.
+    for raw in ("-3", "soon"):
+        monkeypatch.setenv(RUN_DEADLINE_MIN.env, raw)
+        with pytest.raises(SettingError, match=f"environment variable LIGHTSPEED_RUN_DEADLINE_MIN must be .*{raw}"):
+            run_deadline()
+    monkeypatch.setenv(RUN_DEADLINE_MIN.env, "0.05")
     alert = run_deadline()
     # Not DAGRUN_QUEUED_AT: clearing a failed run with one fails on 3.3.2 (apache/airflow#70368).
     assert alert.reference == DeadlineReference.DAGRUN_LOGICAL_DATE
@@ -322,7 +329,7 @@ def test_the_deadline_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     assert isinstance(alert.callback, AsyncCallback)
     assert import_string(alert.callback.path) is deadline_missed  # importable where it runs (triggerer)
     assert alert.callback.kwargs["minutes"] == 0.05
-    monkeypatch.setenv(alerts.DEADLINE_ENV, "")
+    monkeypatch.setenv(RUN_DEADLINE_MIN.env, "")
     assert run_deadline() is None
     assert run_deadline(30).interval == timedelta(minutes=30)
 
@@ -364,7 +371,7 @@ def test_the_dag_alerts_from_migrate_and_each_sync_and_adds_no_task(monkeypatch:
     from lightspeed_pipeline.entities import NAMES
     from lightspeed_pipeline.factory import build_dag
 
-    monkeypatch.setenv(alerts.DEADLINE_ENV, "120")
+    monkeypatch.setenv(RUN_DEADLINE_MIN.env, "120")
     dag = build_dag()
     failing = {
         t.task_id for t in dag.tasks if any(type(c) is LightspeedAlertNotifier for c in t.on_failure_callback or [])
@@ -381,5 +388,5 @@ def test_the_dag_alerts_from_migrate_and_each_sync_and_adds_no_task(monkeypatch:
     assert deadline.callback.path == "lightspeed_pipeline.alerts.deadline_missed"
     assert len(dag.tasks) == len(build_dag(run_deadline_min=0).tasks)
     assert build_dag(run_deadline_min=0).deadline is None
-    monkeypatch.delenv(alerts.DEADLINE_ENV)
+    monkeypatch.delenv(RUN_DEADLINE_MIN.env)
     assert build_dag().deadline is None

@@ -13,9 +13,15 @@ from typing import Any
 
 import pytest
 from airflow.sdk import Connection
-from lightspeed_pipeline import db
-from lightspeed_pipeline.db import DB_SETTING_KEYS, connect_kwargs_from_airflow
-from lightspeed_pipeline.hooks import API_SETTING_KEYS, ConnectionConfigError, client_config_from_connection
+from lightspeed_pipeline import connections
+from lightspeed_pipeline.connections import (
+    API_SETTING_KEYS,
+    DB_SETTING_KEYS,
+    ConnectionConfigError,
+    client_config_from_connection,
+    connect_kwargs_from_airflow,
+)
+from lightspeed_pipeline.settings import BY_KEY
 
 from tests.unit.scripted_http import ScriptedServer, ok
 
@@ -62,8 +68,8 @@ EXPECTED = {
 def clean(monkeypatch: pytest.MonkeyPatch) -> None:
     """No LIGHTSPEED_<KEY> from the caller's environment; warnings not yet given."""
     for key in (*API_SETTING_KEYS, *DB_SETTING_KEYS):
-        monkeypatch.delenv(db.env_name(key), raising=False)
-    monkeypatch.setattr(db, "_warned", (None, set()))
+        monkeypatch.delenv(BY_KEY[key].env, raising=False)
+    monkeypatch.setattr(connections, "_warned", (None, set()))
 
 
 def api_conn(password: str = TOKEN, extra: dict[str, Any] | None = None, login: str | None = None) -> Connection:
@@ -144,7 +150,7 @@ def test_deprecated_extra_keys_warn_once_per_task_and_name_the_replacement(
     assert not any(s in m for m in messages for s in SECRETS)  # never a value
 
     # Another task warns again.
-    monkeypatch.setattr(db, "_task_key", lambda: ("lightspeed_sync", "run", "brands.sync", -1, 1))
+    monkeypatch.setattr(connections, "_task_key", lambda: ("lightspeed_sync", "run", "brands.sync", -1, 1))
     caplog.clear()
     with caplog.at_level(logging.WARNING):
         client_config_from_connection(api_conn(extra={"page_size": 40}))
@@ -317,14 +323,14 @@ def test_a_bad_db_timeout_names_the_setting(
 
 
 def test_a_bad_db_setting_fails_the_task_without_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No retry fixes a typo: the operators' store opener turns it into AirflowFailException."""
+    """No retry fixes a typo: the operators' warehouse opener turns it into AirflowFailException."""
     from airflow.sdk.exceptions import AirflowFailException
-    from lightspeed_pipeline.operators import _store
+    from lightspeed_pipeline.operators import open_warehouse
 
     monkeypatch.setenv("AIRFLOW_CONN_LIGHTSPEED_POSTGRES", "postgresql://nobody@127.0.0.1:9/none")
     monkeypatch.setenv("LIGHTSPEED_LOCK_TIMEOUT", "a minute")
     with pytest.raises(AirflowFailException, match="LIGHTSPEED_LOCK_TIMEOUT"):
-        _store("lightspeed_postgres")
+        open_warehouse("lightspeed_postgres")
 
 
 # -- HttpHook on lightspeed_api: what reaches the server -----------------------------------------

@@ -5,7 +5,8 @@ from __future__ import annotations
 import random
 
 import pytest
-from lightspeed_pipeline.client import ClientConfig, ClientStats, LightspeedClient
+from lightspeed_pipeline.api.client import ClientConfig, ClientStats, LightspeedClient
+from lightspeed_pipeline.api.paginators import VersionPaginator
 from lightspeed_pipeline.metrics import (
     METRIC_KEYS,
     METRICS,
@@ -79,7 +80,7 @@ def test_the_client_counts_429s_5xx_bytes_latency_and_the_rate_limit_wait() -> N
     try:
         config = ClientConfig(base_url=server.url, token="t", backoff_initial=1.0, rate_reserve=0)
         client = LightspeedClient(config, sleep=sleeps.append, rng=random.Random(0))
-        pages = list(client.iter_version_pages("brands", "/brands", after=0, deleted=False))
+        pages = list(VersionPaginator(client, "brands", "/brands", after=0, deleted=False).pages())
     finally:
         server.close()
     assert [p.max_version for p in pages] == [5]

@@ -7,8 +7,9 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from lightspeed_pipeline.client import ClientConfig, LightspeedClient, RatePacer
-from lightspeed_pipeline.sync import prefetched
+from lightspeed_pipeline.api.client import ClientConfig, LightspeedClient
+from lightspeed_pipeline.api.pacing import RatePacer
+from lightspeed_pipeline.api.paginators import VersionPaginator, prefetched
 
 from simulator import Simulator
 
@@ -37,7 +38,7 @@ def test_a_long_read_under_a_small_budget_receives_no_429() -> None:
         config = ClientConfig(base_url=sim.url, token=TOKEN, page_size=5, rate_reserve=0, backoff_initial=0.01)
         started = time.monotonic()
         with LightspeedClient(config) as client:
-            pages = list(client.iter_version_pages("products", "/products", after=0, deleted=True))
+            pages = list(VersionPaginator(client, "products", "/products", after=0, deleted=True).pages())
         elapsed = time.monotonic() - started
         statuses = [r["status"] for r in sim.requests]
         assert sum(len(p.records) for p in pages) == 60 and len(statuses) == 13

@@ -1,4 +1,4 @@
-"""Writing pages to PostgreSQL: one transaction per page, set-based, version-guarded.
+"""Writing pages to the warehouse: one transaction per page, set-based, version-guarded.
 
 Per page, inside ONE transaction:
   1. rows the table has never seen are COPYed, with their children (the historical
@@ -9,33 +9,25 @@ Per page, inside ONE transaction:
      replayed page writes nothing;
      the same statement replaces the children (line items, payments) of exactly the sales
      it wrote (their `data` comes from the sale's record, see `upsert_sql`);
-  3. store rejected records in `sync_rejects`;
-  4. move `sync_state.last_version` forward to the page's max version; COMMIT.
+  3. mark the rows a page of a complete listing proves vanished (`reconciliation.py`);
+  4. store rejected records in `sync_rejects`;
+  5. move `sync_state.last_version` forward to the page's max version; COMMIT.
 A crash loses at most the page in flight and the rerun resumes from the committed
 cursor. Identifiers come only from the entity registry (psycopg.sql.Identifier).
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from psycopg import sql
 
-from lightspeed_pipeline.db import DbSettings, advisory_key, begin
 from lightspeed_pipeline.entities import Child, Column, Entity
 from lightspeed_pipeline.mapping import PreparedPage, json_text, needs_escaping, pg_text, to_pg_json
-
-if TYPE_CHECKING:
-    import psycopg
-
-log = logging.getLogger(__name__)
+from lightspeed_pipeline.warehouse.connection import Warehouse
+from lightspeed_pipeline.warehouse.reconciliation import ReconcileWindow, mark_vanished_in_window
 
 _BASE_COLUMNS = (
     ("id", "text"),
@@ -69,22 +61,6 @@ class PageCounts:
     child_rows: int = 0
     rejected: int = 0
     escaped: int = 0
-
-
-@dataclass(frozen=True)
-class Listed:
-    """What a page of a complete listing proves absent: live rows with a version in `window`
-    (after, page max] whose id is not among `ids` (every id the page listed)."""
-
-    window: tuple[int, int] | None
-    ids: list[str]
-
-
-@dataclass(frozen=True)
-class SyncStart:
-    last_version: int | None
-    status_before: str | None
-    last_reconciled_at: Any = None  # datetime of the last complete, reconciled listing
 
 
 def _record_columns(columns: list[tuple[str, str]]) -> sql.Composable:
@@ -245,204 +221,12 @@ def delete_children_sql(entity: Entity, schema: str) -> tuple[sql.Composed, ...]
     )
 
 
-class EntityBusyError(RuntimeError):
-    """Another sync of the same entity holds the entity lock."""
+class PageWriter:
+    """Writes prepared pages of one sync (and asks which records it would write)."""
 
-
-class Store:
-    """Sync bookkeeping and page writes over one psycopg connection.
-
-    `reconnect` opens another connection to the same database (for the entity lock and
-    the OAuth token store, which must not share the page-writing transaction).
-    """
-
-    def __init__(
-        self,
-        conn: psycopg.Connection[Any],
-        settings: DbSettings,
-        reconnect: Callable[[], psycopg.Connection[Any]] | None = None,
-    ) -> None:
-        self.conn = conn
-        self.settings = settings
-        self.schema = settings.schema
-        self._reconnect = reconnect
-
-    @classmethod
-    def open(cls, conninfo: str, settings: DbSettings, **kwargs: Any) -> Store:
-        """A Store on a new pooler-safe connection, able to open siblings with the same arguments."""
-        from lightspeed_pipeline.db import connect
-
-        return cls(connect(conninfo, **kwargs), settings, reconnect=lambda: connect(conninfo, **kwargs))
-
-    def sibling(self) -> psycopg.Connection[Any]:
-        """A new connection to the same database."""
-        if self._reconnect is None:
-            raise RuntimeError("this Store was built without a way to open another connection")
-        return self._reconnect()
-
-    def close(self) -> None:
-        self.conn.close()
-
-    def ensure_connected(self) -> None:
-        """Replace a closed or broken connection (after PostgreSQL restarted or killed it)."""
-        if (self.conn.closed or self.conn.broken) and self._reconnect is not None:
-            self.conn = self._reconnect()
-
-    @contextmanager
-    def entity_lock(
-        self, entity: Entity, *, wait_s: float = 3600.0, poll_s: float = 1.0, skip: bool = False
-    ) -> Iterator[EntityLock]:
-        """Hold the entity's advisory lock for the whole sync.
-
-        The lock is transaction-scoped on a dedicated connection whose transaction stays
-        open until the sync ends, so it works through a transaction-mode pooler and is
-        released by PostgreSQL if the worker dies. A second sync of the same entity waits
-        (up to `wait_s`, logging who holds it) or, with `skip`, raises at once.
-        """
-        key = advisory_key("entity", self.schema, entity.name)
-        conn = self.sibling()
-        try:
-            with conn.transaction():
-                started = time.monotonic()
-                last_note = -1e9
-                while not conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (key,)).fetchone()[0]:  # type: ignore[index]
-                    holder = _lock_holder(conn, key)
-                    waited = time.monotonic() - started
-                    if skip or waited >= wait_s:
-                        raise EntityBusyError(
-                            f"{entity.name}: another sync of this entity is running ({holder})"
-                            + ("" if skip else f"; gave up after waiting {waited:.0f} s")
-                        )
-                    if waited - last_note >= 30:
-                        log.warning(
-                            "%s: another sync of this entity is running (%s); waiting (up to %.0f s)",
-                            entity.name, holder, wait_s,
-                        )  # fmt: skip
-                        last_note = waited
-                    time.sleep(poll_s)
-                if time.monotonic() - started > poll_s:
-                    log.info("%s: entity lock acquired after %.1f s", entity.name, time.monotonic() - started)
-                yield EntityLock(conn, entity.name)
-        finally:
-            conn.close()
-
-    def _t(self, name: str) -> sql.Identifier:
-        return sql.Identifier(self.schema, name)
-
-    # -- sync_state / sync_log --------------------------------------------------------
-
-    def start_sync(self, entity: Entity, *, run_id: str | None, action: str | None = None) -> SyncStart:
-        """Mark `entity` running; returns the committed cursor it resumes from."""
-        with self.conn.transaction():
-            begin(self.conn, self.settings)
-            row = self.conn.execute(
-                sql.SQL(
-                    "WITH before AS (SELECT status FROM {st} WHERE entity_type = %(e)s)"
-                    " INSERT INTO {st} AS s (entity_type, status, last_attempt_at, last_run_id)"
-                    " VALUES (%(e)s, 'running', now(), %(run)s)"
-                    " ON CONFLICT (entity_type) DO UPDATE SET status = 'running', error_message = NULL,"
-                    " last_attempt_at = now(), last_run_id = %(run)s, updated_at = now()"
-                    " RETURNING s.last_version, (SELECT status FROM before), s.last_reconciled_at"
-                ).format(st=self._t("sync_state")),
-                {"e": entity.name, "run": run_id},
-            ).fetchone()
-        assert row is not None
-        return SyncStart(last_version=row[0], status_before=row[1], last_reconciled_at=row[2])
-
-    def log_event(
-        self,
-        entity_type: str,
-        action: str,
-        status: str,
-        *,
-        duration_s: float | None = None,
-        records: int = 0,
-        error: str | None = None,
-        metadata: dict[str, Any] | None = None,
-    ) -> None:
-        with self.conn.transaction():
-            begin(self.conn, self.settings)
-            self.conn.execute(
-                sql.SQL(
-                    "INSERT INTO {log} (entity_type, action, status, duration_seconds, records_processed,"
-                    " error_details, metadata) VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb)"
-                ).format(log=self._t("sync_log")),
-                (
-                    entity_type,
-                    action,
-                    status,
-                    round(duration_s, 3) if duration_s is not None else None,
-                    records,
-                    error,
-                    json.dumps(metadata or {}, default=str),
-                ),
-            )
-
-    def finish_sync(self, entity: Entity, *, warning: str | None = None, reconciled: bool = False) -> None:
-        """Mark a sync successful; `warning` (or its absence) replaces the entity's standing warning."""
-        with self.conn.transaction():
-            begin(self.conn, self.settings)
-            self.conn.execute(
-                sql.SQL(
-                    "UPDATE {st} SET status = 'success', error_message = NULL, last_sync_time = now(),"
-                    " warning_message = %s,"
-                    " last_reconciled_at = CASE WHEN %s THEN now() ELSE last_reconciled_at END,"
-                    " updated_at = now() WHERE entity_type = %s"
-                ).format(st=self._t("sync_state")),
-                (warning[:4000] if warning else None, reconciled, entity.name),
-            )
-
-    def fail_sync(self, entity: Entity, message: str) -> None:
-        with self.conn.transaction():
-            begin(self.conn, self.settings)
-            self.conn.execute(
-                sql.SQL(
-                    "UPDATE {st} SET status = 'failed', error_message = %s, updated_at = now() WHERE entity_type = %s"
-                ).format(st=self._t("sync_state")),
-                (message[:4000], entity.name),
-            )
-
-    def fail_all(self, message: str, *, run_id: str | None) -> None:
-        """A run-wide failure (the store check): every entity is failed with the message, and
-        sync_log has a row of the run that says why; cursors and tables stay as they are."""
-        with self.conn.transaction():
-            begin(self.conn, self.settings)
-            self.conn.execute(
-                sql.SQL("UPDATE {st} SET status = 'failed', error_message = %s, updated_at = now()").format(
-                    st=self._t("sync_state")
-                ),
-                (message[:4000],),
-            )
-        self.log_event("all", "store_identity", "failed", error=message, metadata={"run_id": run_id})
-
-    def fail_abandoned(self, run_id: str | None) -> list[str]:
-        """Syncs of `run_id` still marked running whose entity lock nobody holds died without
-        recording it (SIGKILL, execution timeout): mark them failed so health tells the truth."""
-        with self.conn.transaction():
-            begin(self.conn, self.settings)
-            rows = self.conn.execute(
-                sql.SQL("SELECT entity_type FROM {st} WHERE status = 'running' AND last_run_id = %s").format(
-                    st=self._t("sync_state")
-                ),
-                (run_id,),
-            ).fetchall()
-            dead = []
-            for (name,) in rows:
-                key = advisory_key("entity", self.schema, name)
-                if self.conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (key,)).fetchone()[0]:  # type: ignore[index]
-                    dead.append(name)
-            if dead:
-                self.conn.execute(
-                    sql.SQL(
-                        "UPDATE {st} SET status = 'failed', updated_at = now(), error_message ="
-                        " entity_type || ': the sync did not finish (its worker was killed or timed out); the next"
-                        " run resumes from the last committed page' WHERE entity_type = ANY(%s)"
-                    ).format(st=self._t("sync_state")),
-                    (dead,),
-                )
-        return dead
-
-    # -- pages ------------------------------------------------------------------------
+    def __init__(self, warehouse: Warehouse) -> None:
+        self.warehouse = warehouse
+        self.schema = warehouse.schema
 
     def newer_ids(self, entity: Entity, ids: list[str], versions: list[int | None]) -> set[str]:
         """Which of these ids the upsert would write: new, or newer than the stored version.
@@ -452,12 +236,11 @@ class Store:
         record (bench/run.py: full refresh of products). Versions only grow, so an id
         found not newer stays so, and the upsert keeps its own guard anyway.
         """
-        with self.conn.transaction():
-            begin(self.conn, self.settings)
-            res = self.conn.execute(newer_ids_sql(entity, self.schema), {"ids": ids, "versions": versions}).fetchone()
+        with self.warehouse.transaction() as conn:
+            res = conn.execute(newer_ids_sql(entity, self.schema), {"ids": ids, "versions": versions}).fetchone()
         return set(res[0]) if res else set()
 
-    def write_page(
+    def write(
         self,
         entity: Entity,
         page: PreparedPage,
@@ -465,27 +248,26 @@ class Store:
         cursor: int | None,
         after: int | str | None,
         run_id: str | None,
-        listed: Listed | None = None,
+        window: ReconcileWindow | None = None,
     ) -> PageCounts:
         """Write one prepared page and (for versioned entities) move the cursor, atomically.
 
-        `listed` (a page of a complete listing, see `Listed`) also marks deleted, in the same
-        transaction, the live rows whose version lies in the page's range but which the page
-        does not hold: the API serves every record of that range in it, so they are gone.
+        `window` (a page of a complete listing, see `ReconcileWindow`) also marks vanished, in
+        the same transaction, the live rows whose version lies in the page's range but which
+        the page does not hold: the API serves every record of that range in it.
         """
         counts = PageCounts(received=len(page.rows) + len(page.rejects), rejected=len(page.rejects))
         rows, children = page.rows, page.children
-        with self.conn.transaction():
-            begin(self.conn, self.settings)
+        with self.warehouse.transaction() as conn:
             if rows and entity.versioned:
                 # Rows the table has never seen are COPYed (the historical import is all such
                 # rows); only the others need the upsert. The entity lock keeps other syncs out
                 # between this check and the COPY; a row inserted meanwhile by anyone else
                 # fails the page on its primary key, and the retry upserts it.
-                res = self.conn.execute(new_ids_sql(entity, self.schema), {"ids": page.ids}).fetchone()
+                res = conn.execute(new_ids_sql(entity, self.schema), {"ids": page.ids}).fetchone()
                 new = set(res[0]) if res else set()
                 if new:
-                    self._copy_new(entity, [r for r in rows if r["id"] in new], children, counts)
+                    self._copy_new(conn, entity, [r for r in rows if r["id"] in new], children, counts)
                     rows = [r for r in rows if r["id"] not in new]
             if rows:
                 rows_json, escaped = to_pg_json(rows)
@@ -498,37 +280,35 @@ class Store:
                     counts.escaped += escaped
                 if entity.children:
                     for delete in delete_children_sql(entity, self.schema):
-                        self.conn.execute(delete, _keys(rows))
-                res = self.conn.execute(upsert_sql(entity, self.schema), params).fetchone()
+                        conn.execute(delete, _keys(rows))
+                res = conn.execute(upsert_sql(entity, self.schema), params).fetchone()
                 assert res is not None
                 inserted, counts.updated, deleted, child_rows = res
                 counts.inserted += inserted
                 counts.deleted += deleted
                 counts.child_rows += child_rows
             counts.unchanged = len(page.rows) - counts.inserted - counts.updated
-            if listed is not None and listed.window is not None:
-                cur = self.conn.execute(
-                    sql.SQL(
-                        "UPDATE {t} SET deleted_at = now(), synced_at = now() WHERE deleted_at IS NULL"
-                        " AND version > %(low)s AND version <= %(high)s AND NOT (id = ANY(%(ids)s))"
-                    ).format(t=self._t(entity.table)),
-                    {"low": listed.window[0], "high": listed.window[1], "ids": listed.ids},
-                )
-                counts.vanished += max(cur.rowcount, 0)
+            if window is not None:
+                counts.vanished += mark_vanished_in_window(conn, self.warehouse.table(entity.table), window)
             if page.rejects:
-                self._store_rejects(entity, page, after, run_id)
+                self._store_rejects(conn, entity, page, after, run_id)
             if cursor is not None:
-                self.conn.execute(
+                conn.execute(
                     sql.SQL(
                         "UPDATE {st} SET last_version = GREATEST(COALESCE(last_version, 0), %s), updated_at = now()"
                         " WHERE entity_type = %s"
-                    ).format(st=self._t("sync_state")),
+                    ).format(st=self.warehouse.table("sync_state")),
                     (cursor, entity.name),
                 )
         return counts
 
     def _copy_new(
-        self, entity: Entity, rows: list[dict[str, Any]], children: dict[str, list[dict[str, Any]]], counts: PageCounts
+        self,
+        conn: Any,
+        entity: Entity,
+        rows: list[dict[str, Any]],
+        children: dict[str, list[dict[str, Any]]],
+        counts: PageCounts,
     ) -> None:
         """COPY rows (and their children) that are not in the table yet: raw COPY speed.
 
@@ -541,7 +321,7 @@ class Store:
         cols = [n for n, _ in _entity_columns(entity)]
         typed = cols[:-1]  # ..., data
         clean = not needs_escaping(rows)
-        with self.conn.cursor().copy(copy_sql(entity.table, tuple(cols), self.schema)) as cp:
+        with conn.cursor().copy(copy_sql(entity.table, tuple(cols), self.schema)) as cp:
             for row in rows:
                 if clean:
                     cp.write_row((*[row.get(c) for c in typed], json_text(row["data"])))
@@ -554,7 +334,7 @@ class Store:
             ccols = [n for n, _ in _child_columns(child)]
             ctyped = ccols[:-1]
             key, member = child.parent_key, child.member
-            with self.conn.cursor().copy(copy_sql(child.table, tuple(ccols), self.schema)) as cp:
+            with conn.cursor().copy(copy_sql(child.table, tuple(ccols), self.schema)) as cp:
                 for kid in children.get(child.name, []):
                     parent = records.get(kid[key])
                     if parent is None:
@@ -583,72 +363,16 @@ class Store:
         values.append(text)
         return values
 
-    def _store_rejects(self, entity: Entity, page: PreparedPage, after: int | str | None, run_id: str | None) -> None:
+    def _store_rejects(
+        self, conn: Any, entity: Entity, page: PreparedPage, after: int | str | None, run_id: str | None
+    ) -> None:
         payloads = [{"reason": r.reason, "payload": r.payload} for r in page.rejects]
         doc, _ = to_pg_json(payloads)
-        self.conn.execute(
+        conn.execute(
             sql.SQL(
                 "INSERT INTO {rej} (entity_type, after_version, reason, payload, run_id)"
                 " SELECT %(e)s, %(after)s, r.reason, r.payload, %(run)s"
                 " FROM jsonb_to_recordset(%(doc)s::jsonb) AS r(reason text, payload jsonb)"
-            ).format(rej=self._t("sync_rejects")),
+            ).format(rej=self.warehouse.table("sync_rejects")),
             {"e": entity.name, "after": None if after is None else str(after), "run": run_id, "doc": doc},
         )
-
-    def live_rows(self, entity: Entity) -> int:
-        with self.conn.transaction():
-            begin(self.conn, self.settings)
-            row = self.conn.execute(
-                sql.SQL("SELECT count(*) FROM {t} WHERE deleted_at IS NULL").format(t=self._t(entity.table))
-            ).fetchone()
-        return int(row[0]) if row else 0
-
-    def mark_missing_deleted(self, entity: Entity, *, max_version: int | None, unversioned_ids: list[str]) -> int:
-        """After a complete listing: the live rows it did not reach are deleted.
-
-        The pages already marked what is missing inside their version ranges; what is left is
-        every row above the listing's highest version, and every row without a version (product
-        categories; the vendor's unversioned examples) that the listing did not name.
-        """
-        with self.conn.transaction():
-            begin(self.conn, self.settings)
-            cur = self.conn.execute(
-                sql.SQL(
-                    "UPDATE {t} SET deleted_at = now(), synced_at = now() WHERE deleted_at IS NULL"
-                    " AND NOT (id = ANY(%(ids)s)) AND (version IS NULL OR %(max)s::bigint IS NULL OR version > %(max)s)"
-                ).format(t=self._t(entity.table)),
-                {"ids": unversioned_ids, "max": max_version},
-            )
-            return max(cur.rowcount, 0)
-
-
-class EntityLock:
-    """A held entity lock; `check()` fails loudly if its connection (and so the lock) is gone."""
-
-    def __init__(self, conn: psycopg.Connection[Any], entity: str) -> None:
-        self.conn = conn
-        self.entity = entity
-
-    def check(self) -> None:
-        import psycopg
-
-        try:
-            self.conn.execute("SELECT 1")
-        except psycopg.Error as exc:
-            raise EntityBusyError(
-                f"{self.entity}: the connection holding the entity lock was lost ({type(exc).__name__}); "
-                "stopping so two syncs cannot interleave"
-            ) from exc
-
-
-def _lock_holder(conn: psycopg.Connection[Any], key: int) -> str:
-    """Who holds advisory lock `key`: pid, application and since when (for the log line)."""
-    row = conn.execute(
-        "SELECT a.pid, a.application_name, a.xact_start FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
-        " WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s AND l.objid = %s AND l.objsubid = 1",
-        ((key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF),
-    ).fetchone()
-    if row is None:
-        return "holder not visible"
-    since = row[2].strftime("%Y-%m-%d %H:%M:%S %Z") if row[2] else "?"
-    return f"held by backend pid {row[0]}, application {row[1]!r}, since {since}"

@@ -1,0 +1,257 @@
+"""Paginators: one class per paging style of the API, chosen by the entity registry.
+
+A paginator yields `Page`s of one listing. Each style keeps in one place what it sends,
+where the records are in the answer, when the listing ends (the stop rule) and how the
+cursor moves (the cursor rule):
+
+* `VersionPaging` -> `VersionPaginator`: sends `after=<version>&page_size=N` (plus
+  `deleted=true` where supported); stops only on an empty page (a short or full page proves
+  nothing); the cursor moves to the page's highest version (records' versions and
+  `version.max`), and must advance.
+* `IdPaging` -> `IdPaginator`: sends `page_size=N[&after=<id>]`; stops on an empty page or
+  `page_info.has_next` false; the cursor moves to `page_info.last_seen`, else the last
+  record's id, and must advance.
+
+A new style (a POST body, offset paging, an un-paged list, id paging newest first) is one
+more spec in `entities.py` and one more class here, registered in `PAGINATORS`.
+`prefetched` fetches the next page in a thread while the caller writes the current one.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from lightspeed_pipeline.api.client import LightspeedClient
+from lightspeed_pipeline.api.errors import LightspeedAPIError, excerpt
+from lightspeed_pipeline.entities import Entity, IdPaging, Paging, VersionPaging
+from lightspeed_pipeline.records import as_bigint, record_id, version_of
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Page:
+    """One page of records and the cursor values around it."""
+
+    records: list[Any]
+    after: int | str | None  # the cursor this page was requested with
+    max_version: int | None  # highest version in the page (None for id paging)
+    number: int
+    fetch_s: float = 0.0
+    note: str | None = None  # why the listing ended here without an empty page (goes to sync_log)
+
+
+class Paginator(ABC):
+    """The pages of one listing of `endpoint`, for the entity called `name`."""
+
+    cursor_kind = "cursor"  # how error messages name the cursor ("after version 42")
+
+    def __init__(self, client: LightspeedClient, name: str, endpoint: str) -> None:
+        self.client = client
+        self.name = name
+        self.endpoint = endpoint
+        self.page_size = client.config.page_size
+
+    def what(self, number: int, cursor: Any) -> str:
+        """How errors name a request: "sales (page 3, after version 42)"."""
+        return f"{self.name} (page {number}, after {self.cursor_kind} {cursor})"
+
+    @abstractmethod
+    def pages(self) -> Iterator[Page]:
+        """The listing's pages, in order, until its stop rule says it ended."""
+
+
+class VersionPaginator(Paginator):
+    """Records with version > `after`, by the version cursor (`VersionPaging`)."""
+
+    cursor_kind = "version"
+
+    def __init__(
+        self, client: LightspeedClient, name: str, endpoint: str, *, after: int, deleted: bool = False
+    ) -> None:
+        super().__init__(client, name, endpoint)
+        self.after = after
+        self.deleted = deleted
+
+    def pages(self) -> Iterator[Page]:
+        cursor = self.after
+        number = 0
+        while True:
+            params: dict[str, Any] = {"after": cursor, "page_size": self.page_size}
+            if self.deleted:
+                params["deleted"] = "true"
+            started = time.monotonic()
+            what = self.what(number + 1, cursor)
+            records, envelope_max = self._envelope(self.client.get_json(self.endpoint, params, what=what), what)
+            if not records:
+                return  # the stop rule: only an empty page ends the listing
+            versions = [v for v in map(version_of, records) if v is not None]
+            candidates = versions + ([envelope_max] if envelope_max is not None else [])
+            number += 1
+            if not candidates:
+                # The vendor's own examples (brands, suppliers, product types) carry no version
+                # at all. A short page is then the whole listing; a full one cannot be continued.
+                if len(records) < self.page_size:
+                    note = (
+                        f"page {number} after version {cursor}: {len(records)} records without any version "
+                        f"(no version.max, no record versions); fewer than page_size={self.page_size}, "
+                        "so taken as the end of the listing"
+                    )
+                    log.warning("%s: %s", self.name, note)
+                    yield Page(records, cursor, None, number, time.monotonic() - started, note=note)
+                    return
+                raise LightspeedAPIError(
+                    f"{what}: a full page of {len(records)} records carries no version (no version.max and no "
+                    "record versions), so the listing cannot be continued",
+                    permanent=True,
+                )
+            page_max = max(candidates)  # the cursor rule: the page's highest version, which must advance
+            if page_max <= cursor:
+                raise LightspeedAPIError(
+                    f"{what}: the cursor did not advance (page max version {page_max} <= after {cursor}); "
+                    "stopping instead of re-reading the same page forever",
+                    permanent=True,
+                )
+            yield Page(records, cursor, page_max, number, time.monotonic() - started)
+            cursor = page_max
+
+    @staticmethod
+    def _envelope(payload: Any, what: str) -> tuple[list[Any], int | None]:
+        """(records, version.max) from `{"data": [...], "version": {...}}` or a bare array."""
+        if isinstance(payload, list):
+            return payload, None
+        if not isinstance(payload, dict) or "data" not in payload:
+            raise LightspeedAPIError(f"{what}: unexpected response shape: {excerpt(repr(payload), 200)}")
+        data = payload["data"]
+        if data is None:
+            return [], None
+        if not isinstance(data, list):
+            raise LightspeedAPIError(f"{what}: `data` is a {type(data).__name__}, expected a list")
+        version = payload.get("version")
+        return data, as_bigint(version.get("max")) if isinstance(version, dict) else None
+
+
+class IdPaginator(Paginator):
+    """Every record, by the id cursor and `page_info` (`IdPaging`); `records` is the dotted path
+    of the list in the answer (a bare list where an object was expected is taken as the list)."""
+
+    cursor_kind = "id"
+
+    def __init__(self, client: LightspeedClient, name: str, endpoint: str, *, records: str = "data") -> None:
+        super().__init__(client, name, endpoint)
+        self.records = records
+
+    def pages(self) -> Iterator[Page]:
+        cursor: str | None = None
+        number = 0
+        while True:
+            params: dict[str, Any] = {"page_size": self.page_size}
+            if cursor is not None:
+                params["after"] = cursor
+            started = time.monotonic()
+            what = self.what(number + 1, cursor)
+            records, has_next, last_seen = self._envelope(self.client.get_json(self.endpoint, params, what=what), what)
+            number += 1
+            if records:
+                yield Page(records, cursor, None, number, time.monotonic() - started)
+            if not records or not has_next:
+                return  # the stop rule: an empty page, or the API says there is no next one
+            if last_seen is None:  # the cursor rule: page_info.last_seen, else the last record's id
+                last_seen = record_id(records[-1])
+            if last_seen is None or last_seen == cursor:
+                raise LightspeedAPIError(f"{what}: has_next is true but the id cursor did not advance", permanent=True)
+            cursor = last_seen
+
+    def _envelope(self, payload: Any, what: str) -> tuple[list[Any], bool, str | None]:
+        """(records, has_next, last_seen) from `{"data": {"categories": [...]}, "page_info": {...}}`."""
+        if not isinstance(payload, dict):
+            raise LightspeedAPIError(f"{what}: unexpected response shape: {excerpt(repr(payload), 200)}")
+        found: Any = payload
+        walked = []
+        for part in self.records.split("."):
+            if isinstance(found, list):
+                break  # a bare list where the object holding it was expected
+            if found is None:
+                break
+            if not isinstance(found, dict):
+                shown = ".".join(walked) or "the body"
+                raise LightspeedAPIError(f"{what}: `{shown}` is a {type(found).__name__}, expected an object")
+            walked.append(part)
+            found = found.get(part)
+        records = found if found is not None else []
+        if not isinstance(records, list):
+            raise LightspeedAPIError(f"{what}: `{self.records}` is not a list")
+        info = payload.get("page_info") or {}
+        has_next = bool(info.get("has_next")) if isinstance(info, dict) else False
+        last = info.get("last_seen") if isinstance(info, dict) else None
+        return records, has_next, (str(last) if last is not None else None)
+
+
+def paginator_for(entity: Entity, client: LightspeedClient, *, after: int = 0) -> Paginator:
+    """The paginator of the entity's paging style; `after` is the version cursor to start above."""
+    build = PAGINATORS.get(type(entity.paging))
+    if build is None:
+        raise TypeError(f"{entity.name}: no paginator for paging style {type(entity.paging).__name__}")
+    return build(entity, entity.paging, client, after)
+
+
+def _by_version(entity: Entity, paging: Paging, client: LightspeedClient, after: int) -> Paginator:
+    return VersionPaginator(client, entity.name, entity.endpoint, after=after, deleted=entity.supports_deleted)
+
+
+def _by_id(entity: Entity, paging: Paging, client: LightspeedClient, after: int) -> Paginator:
+    assert isinstance(paging, IdPaging)
+    return IdPaginator(client, entity.name, entity.endpoint, records=paging.records)
+
+
+PAGINATORS = {VersionPaging: _by_version, IdPaging: _by_id}
+
+
+def prefetched(pages: Iterator[Page], *, join_timeout_s: float = 70.0) -> Iterator[Page]:
+    """Yield `pages`, fetching page n+1 in a thread while the caller writes page n.
+
+    At most one page ahead: the fetcher starts on the next page only when the caller has
+    taken the previous one, so memory holds two pages at most. A fetch error is raised
+    to the caller at the point it asks for that page, so the pages before it are written
+    (and their cursor committed) first, exactly as without prefetching. The client is
+    used by the fetcher thread alone while this runs.
+    """
+    ready: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
+    go = threading.Semaphore(1)
+    stop = threading.Event()
+
+    def fetch() -> None:
+        try:
+            while True:
+                go.acquire()
+                if stop.is_set():
+                    return
+                page = next(pages, None)
+                ready.put(("page", page) if page is not None else ("end", None))
+                if page is None:
+                    return
+        except BaseException as exc:
+            ready.put(("error", exc))
+
+    thread = threading.Thread(target=fetch, name="lightspeed-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, item = ready.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise item
+            go.release()  # start fetching the next page while the caller writes this one
+            yield item
+    finally:
+        stop.set()
+        go.release()
+        thread.join(join_timeout_s)  # a fetch in flight ends within the client's timeouts

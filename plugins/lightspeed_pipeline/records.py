@@ -1,0 +1,48 @@
+"""What every record has: an id and (for versioned entities) a version. Pure, no I/O.
+
+The one place a record's id and version are read, by the paginators (the cursor), the
+mapping (the row) and the sync (which records a full refresh may skip).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_BIGINT_MIN, _BIGINT_MAX = -(2**63), 2**63 - 1
+
+
+def as_bigint(value: Any) -> int | None:
+    """A 64-bit integer from an int, an integral float or an integer string; else None.
+
+    The one parser of versions (and of the mapping's bigint columns).
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    elif isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            return None
+    if isinstance(value, int) and _BIGINT_MIN <= value <= _BIGINT_MAX:
+        return value
+    return None
+
+
+def version_of(record: Any) -> int | None:
+    """The record's version (None when it is not an object or has no usable version)."""
+    return as_bigint(record.get("version")) if isinstance(record, dict) else None
+
+
+def record_id(record: Any) -> str | None:
+    """The record's id as text, or None when it has no usable id."""
+    if not isinstance(record, dict):
+        return None
+    rid = record.get("id")
+    if isinstance(rid, bool) or rid is None:
+        return None
+    if isinstance(rid, (int, str)):
+        text = str(rid)
+        return text if text.strip() else None
+    return None

@@ -1,0 +1,70 @@
+"""Reconciliation: finding the rows a complete listing no longer holds (vanished rows).
+
+Entities without a delete feed are listed in full now and then (`Entity.deletions`). Each
+page of such a listing proves absent the live rows whose version lies in the page's range
+(after, page max] but whose id the page does not hold (`ReconcileWindow`, marked in the
+page's own transaction); after the last page, every live row above the listing's highest
+version and every unversioned row it did not name has vanished too (`mark_vanished`).
+A vanished row keeps its data and gets `deleted_at`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg import sql
+
+from lightspeed_pipeline.entities import Entity
+from lightspeed_pipeline.warehouse.connection import Warehouse
+
+
+@dataclass(frozen=True)
+class ReconcileWindow:
+    """What one page of a complete listing proves absent: live rows with a version in
+    `versions` (after, page max] whose id is not among `ids` (every id the page listed)."""
+
+    versions: tuple[int, int] | None
+    ids: list[str]
+
+
+def mark_vanished_in_window(conn: Any, table: sql.Identifier, window: ReconcileWindow) -> int:
+    """Inside the page's transaction: mark the window's vanished rows deleted; returns how many."""
+    if window.versions is None:
+        return 0
+    cur = conn.execute(
+        sql.SQL(
+            "UPDATE {t} SET deleted_at = now(), synced_at = now() WHERE deleted_at IS NULL"
+            " AND version > %(low)s AND version <= %(high)s AND NOT (id = ANY(%(ids)s))"
+        ).format(t=table),
+        {"low": window.versions[0], "high": window.versions[1], "ids": window.ids},
+    )
+    return max(cur.rowcount, 0)
+
+
+def mark_vanished(warehouse: Warehouse, entity: Entity, *, max_version: int | None, unversioned_ids: list[str]) -> int:
+    """After a complete listing: the live rows it did not reach have vanished.
+
+    The pages already marked what vanished inside their version ranges; what is left is every
+    row above the listing's highest version, and every row without a version (product
+    categories; the vendor's unversioned examples) that the listing did not name.
+    """
+    with warehouse.transaction() as conn:
+        cur = conn.execute(
+            sql.SQL(
+                "UPDATE {t} SET deleted_at = now(), synced_at = now() WHERE deleted_at IS NULL"
+                " AND NOT (id = ANY(%(ids)s)) AND (version IS NULL OR %(max)s::bigint IS NULL OR version > %(max)s)"
+            ).format(t=warehouse.table(entity.table)),
+            {"ids": unversioned_ids, "max": max_version},
+        )
+        return max(cur.rowcount, 0)
+
+
+def live_rows(warehouse: Warehouse, entity: Entity) -> int:
+    """Rows of the entity's table not marked deleted (an empty listing of a table with live
+    rows is an outage, not a store that removed everything)."""
+    with warehouse.transaction() as conn:
+        row = conn.execute(
+            sql.SQL("SELECT count(*) FROM {t} WHERE deleted_at IS NULL").format(t=warehouse.table(entity.table))
+        ).fetchone()
+    return int(row[0]) if row else 0

@@ -1,0 +1,153 @@
+"""Paginators, each on its own: against a scripted server for the edge cases, and against the
+simulator (over real HTTP) for whole listings, their stop rule and their cursor rule."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from lightspeed_pipeline import entities as reg
+from lightspeed_pipeline.api.client import ClientConfig, LightspeedClient
+from lightspeed_pipeline.api.errors import LightspeedAPIError
+from lightspeed_pipeline.api.paginators import IdPaginator, VersionPaginator, paginator_for
+
+from simulator import Simulator
+from tests.unit.conftest import versioned_api
+from tests.unit.scripted_http import Response, ok
+
+TOKEN = "paginator-token"
+
+
+def test_pages_until_an_empty_page_even_after_short_pages(make_client) -> None:
+    records = [{"id": str(i), "version": 10 + i * 3} for i in range(5)]
+    client, server, _ = make_client(versioned_api(records, cap=2))
+    pages = list(VersionPaginator(client, "brands", "/brands", after=0, deleted=True).pages())
+    assert [[r["id"] for r in p.records] for p in pages] == [["0", "1"], ["2", "3"], ["4"]]
+    assert [p.max_version for p in pages] == [13, 19, 22]
+    afters = [int(r["query"]["after"]) for r in server.requests]
+    assert afters == [0, 13, 19, 22]  # pages + 1 requests; the cursor is each page's max
+    assert all(r["query"]["deleted"] == "true" for r in server.requests)
+    assert server.requests[0]["headers"]["Authorization"] == "Bearer secret-token"
+    assert server.requests[0]["path"] == "/api/2.0/brands"
+    assert client.stats.requests == 4
+
+
+def test_full_page_smaller_than_requested_is_not_the_end(make_client) -> None:
+    records = [{"id": str(i), "version": i + 1} for i in range(4)]
+    client, server, _ = make_client(versioned_api(records, cap=1), page_size=100)
+    assert sum(len(p.records) for p in VersionPaginator(client, "x", "/x", after=0, deleted=False).pages()) == 4
+    assert "deleted" not in server.requests[0]["query"]
+
+
+def test_missing_version_max_falls_back_to_record_versions(make_client) -> None:
+    calls = iter([ok({"data": [{"id": "a", "version": 7}]}), ok({"data": []})])
+    client, server, _ = make_client(lambda p, q: next(calls))
+    pages = list(VersionPaginator(client, "x", "/x", after=0, deleted=False).pages())
+    assert pages[0].max_version == 7 and server.requests[1]["query"]["after"] == "7"
+
+
+def test_bare_array_response_is_accepted(make_client) -> None:
+    calls = iter([ok([{"id": "a", "version": 3}]), ok([])])
+    client, _, _ = make_client(lambda p, q: next(calls))
+    pages = VersionPaginator(client, "inventory", "/inventory", after=0).pages()
+    assert [p.max_version for p in pages] == [3]
+
+
+def test_cursor_that_does_not_advance_fails_clearly(make_client) -> None:
+    client, _, _ = make_client(lambda p, q: ok({"data": [{"id": "a", "version": 5}], "version": {"max": 5}}))
+    with pytest.raises(LightspeedAPIError, match="cursor did not advance"):
+        list(VersionPaginator(client, "x", "/x", after=5, deleted=False).pages())
+
+
+def test_id_paging_for_categories(make_client) -> None:
+    cats = [{"id": f"c{i}", "name": str(i)} for i in range(5)]
+
+    def handler(path: str, q: dict[str, str]) -> Response:
+        after = q.get("after")
+        rest = [c for c in cats if after is None or c["id"] > after][: int(q["page_size"])]
+        has_next = bool(rest) and rest[-1]["id"] != cats[-1]["id"]
+        return ok({"data": {"categories": rest}, "page_info": {"has_next": has_next, "last_seen": rest[-1]["id"]}})
+
+    client, server, _ = make_client(handler)
+    pages = list(IdPaginator(client, "product_categories", "/product_categories", records="data.categories").pages())
+    assert [len(p.records) for p in pages] == [2, 2, 1]
+    assert [r["query"].get("after") for r in server.requests] == [None, "c1", "c3"]
+
+
+# ---- against the simulator (over real HTTP) ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[Simulator]:
+    simulator = Simulator(scale="test", token=TOKEN, max_page_size=40)
+    simulator.start()
+    yield simulator
+    simulator.stop()
+
+
+def client_for(sim: Simulator, page_size: int) -> LightspeedClient:
+    return LightspeedClient(ClientConfig(base_url=sim.url, token=TOKEN, page_size=page_size, prefetch=False))
+
+
+def listed(sim: Simulator, resource: str, *, deleted: bool) -> list[dict[str, Any]]:
+    """What the API's complete listing holds: not removed, and not deleted unless asked for."""
+    return [
+        r
+        for r in sim.data.dump()["resources"][resource]
+        if not r.get("_removed") and not r.get("_deleted") and (deleted or not r.get("deleted_at"))
+    ]
+
+
+def test_the_version_paginator_reads_a_whole_listing_by_its_rules(sim: Simulator) -> None:
+    """Every record once, in version order; the cursor is each page's highest version; only the
+    empty page ends the listing (the simulator caps page_size at 40, so pages are short)."""
+    before = len(sim.requests)
+    with client_for(sim, page_size=100) as client:
+        pages = list(VersionPaginator(client, "customers", "/customers", after=0, deleted=True).pages())
+    requests = sim.requests[before:]
+    records = [r for p in pages for r in p.records]
+    assert sorted(r["id"] for r in records) == sorted(r["id"] for r in listed(sim, "customers", deleted=True))
+    assert any(r.get("deleted_at") for r in records)  # deleted=true brings the deleted ones
+    versions = [r["version"] for r in records]
+    assert versions == sorted(versions) and len(set(versions)) == len(versions)
+    assert len(requests) == len(pages) + 1 and requests[-1]["status"] == 200  # the empty page that ends it
+    afters = [int(r["query"]["after"]) for r in requests]
+    assert afters == [0, *(p.max_version for p in pages)]  # the cursor rule
+    assert [p.after for p in pages] == afters[:-1] and [p.number for p in pages] == list(range(1, len(pages) + 1))
+    assert all(len(p.records) <= 40 for p in pages) and all(r["query"]["deleted"] == "true" for r in requests)
+
+
+def test_the_version_paginator_starts_above_its_cursor(sim: Simulator) -> None:
+    everything = sorted(r["version"] for r in listed(sim, "sales", deleted=False))
+    middle = everything[len(everything) // 2]
+    with client_for(sim, page_size=40) as client:
+        pages = list(VersionPaginator(client, "sales", "/sales", after=middle).pages())
+    assert [r["version"] for p in pages for r in p.records] == [v for v in everything if v > middle]
+
+
+def test_the_id_paginator_reads_the_category_tree_by_its_rules(sim: Simulator) -> None:
+    before = len(sim.requests)
+    entity = reg.get("product_categories")
+    with client_for(sim, page_size=5) as client:
+        paginator = paginator_for(entity, client)
+        assert isinstance(paginator, IdPaginator) and paginator.records == "data.categories"
+        pages = list(paginator.pages())
+    requests = sim.requests[before:]
+    ids = [r["id"] for p in pages for r in p.records]
+    assert sorted(ids) == sorted(r["id"] for r in listed(sim, "product_categories", deleted=False))
+    assert len(ids) == len(set(ids)) and all(p.max_version is None for p in pages)
+    assert len(requests) == len(pages)  # has_next false on the last page: no request after it
+    assert [r["query"].get("after") for r in requests] == [None, *(p.records[-1]["id"] for p in pages[:-1])]
+
+
+def test_the_registry_chooses_each_entitys_paginator() -> None:
+    with LightspeedClient(ClientConfig(base_url="http://127.0.0.1:9", token="t")) as client:
+        for entity in reg.ENTITIES:
+            paginator = paginator_for(entity, client, after=7)
+            if entity.versioned:
+                assert isinstance(paginator, VersionPaginator), entity.name
+                assert (paginator.after, paginator.deleted) == (7, entity.supports_deleted)
+            else:
+                assert isinstance(paginator, IdPaginator), entity.name
+            assert (paginator.name, paginator.endpoint) == (entity.name, entity.endpoint)

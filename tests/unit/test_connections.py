@@ -400,3 +400,29 @@ def test_http_hook_sends_the_password_as_basic_auth_only_with_a_login(receiver: 
         mp.setenv("AIRFLOW_CONN_LIGHTSPEED_API", json.dumps(conn))
         HttpHook(method="GET", http_conn_id="lightspeed_api").run("/api/2.0/retailer")
     assert receiver.requests[-1]["headers"]["Authorization"].startswith("Basic ")
+
+
+# -- the one URL helper (the API's store URL and the alerts' webhook) ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("fields", "from_type", "url"),
+    [
+        ({"host": "https://mystore.retail.lightspeed.app/"}, False, "https://mystore.retail.lightspeed.app/"),
+        ({"host": "http://127.0.0.1", "port": 8080}, False, "http://127.0.0.1:8080"),
+        ({"host": "http://127.0.0.1:9000", "port": 8080}, False, "http://127.0.0.1:9000"),  # the URL's port wins
+        ({"host": "mystore.retail.lightspeed.app"}, False, "https://mystore.retail.lightspeed.app"),
+        ({"host": "localhost", "schema": "http", "port": 5000}, False, "http://localhost:5000"),  # HttpHook's scheme
+        ({"host": "hooks.slack.com", "schema": "services/T/B/X"}, False, "https://hooks.slack.com/services/T/B/X"),
+        ({"host": "hooks.internal", "conn_type": "http"}, True, "http://hooks.internal"),  # the webhook's type
+        ({"host": "hooks.internal", "conn_type": "http"}, False, "https://hooks.internal"),  # not the API's
+        ({"host": ""}, False, None),
+    ],
+)
+def test_connection_url(fields: dict[str, Any], from_type: bool, url: str | None) -> None:
+    from types import SimpleNamespace
+
+    from lightspeed_pipeline.connections import connection_url
+
+    conn = SimpleNamespace(**{"schema": None, "port": None, "conn_type": "http", **fields})
+    assert connection_url(conn, scheme_from_type=from_type) == url

@@ -121,10 +121,6 @@ class Warehouse:
         if (self._conn.closed or self._conn.broken) and self._reconnect is not None:
             self._conn = self._reconnect()
 
-    @property
-    def alive(self) -> bool:
-        return not (self._conn.closed or self._conn.broken)
-
     def close(self) -> None:
         self._conn.close()
 

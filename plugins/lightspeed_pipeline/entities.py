@@ -70,6 +70,16 @@ class Column:
 
 
 @dataclass(frozen=True)
+class Shape:
+    """A record shape the vendor has published for an entity (an API version's), recognised by
+    members only that shape has. The reader fills the typed columns from whichever shape a record
+    carries (the columns' `paths` name every shape's member), and `data_shape` says which it was."""
+
+    name: str  # the API version that publishes it: "2.0", "2026-07"
+    markers: tuple[str, ...]  # dotted member paths: a record has this shape when it holds any of them
+
+
+@dataclass(frozen=True)
 class Child:
     """Records embedded in a parent record (a sale's line items and payments).
 
@@ -102,6 +112,9 @@ class Entity:
     unique_keys: tuple[str, ...] = ()  # columns expected unique among live rows (validation)
     outlet_column: str | None = None  # row-level security: rows visible per app.current_outlet_id
     audited: bool = False  # changes recorded in lightspeed_audit_log by triggers
+    # The shapes of an entity the vendor reshaped between versions, newest first; a record
+    # matching none is stored all the same (`data_shape` 'unknown', counted by validation).
+    shapes: tuple[Shape, ...] = ()
     description: str = ""
 
     @property
@@ -143,12 +156,13 @@ LINE_ITEMS = Child(
         col("product_id", "text", "product_id", "product.id", ref="products"),
         col("quantity", "numeric"),
         col("price", "numeric", "price", "pricing.price"),
-        col("price_total", "numeric", "price_total", "pricing.price_total"),
-        col("tax", "numeric"),
-        col("tax_total", "numeric"),
-        col("tax_id", "text", ref="taxes"),
-        col("discount", "numeric"),
-        col("discount_total", "numeric"),
+        col("price_total", "numeric", "price_total", "pricing.total"),
+        # 2026-07 makes `tax` an object: its member is tried first (2.0's number has none).
+        col("tax", "numeric", "tax.amount", "tax"),
+        col("tax_total", "numeric", "tax_total", "tax.total"),
+        col("tax_id", "text", "tax_id", "tax.id", ref="taxes"),
+        col("discount", "numeric", "discount", "pricing.discount"),
+        col("discount_total", "numeric", "discount_total", "pricing.discount_total"),
         col("status", "text", upper=True),
     ),
 )
@@ -160,13 +174,15 @@ PAYMENTS = Child(
     parent_key="sale_id",
     columns=(
         col("id"),
-        col("retailer_payment_type_id", "text", ref="payment_types"),
-        col("payment_type_id"),
-        col("name"),
+        # 2026-07 nests the type, the register and the outlet (`type.config_id` is the store's
+        # payment type, as the field descriptions say; the spec gives no mapping).
+        col("retailer_payment_type_id", "text", "retailer_payment_type_id", "type.config_id", ref="payment_types"),
+        col("payment_type_id", "text", "payment_type_id", "type.id"),
+        col("name", "text", "name", "type.name"),
         col("amount", "numeric"),
-        col("payment_date", "timestamptz"),
-        col("register_id", "text", ref="registers"),
-        col("outlet_id", "text", ref="outlets"),
+        col("payment_date", "timestamptz", "payment_date", "date"),
+        col("register_id", "text", "register_id", "source.register_id", ref="registers"),
+        col("outlet_id", "text", "outlet_id", "source.outlet_id", ref="outlets"),
     ),
 )
 
@@ -282,15 +298,21 @@ ENTITIES: tuple[Entity, ...] = (
         columns=(
             col("product_id", ref="products"),
             col("outlet_id", ref="outlets"),
-            col("inventory_level", "numeric"),
-            # 2.0 names stock on hand `inventory_level`; `current_amount` only in examples.
-            col("current_amount", "numeric", "current_amount", "inventory_level"),
+            # Stock on hand: 2.0's `inventory_level` (`current_amount` only in its examples),
+            # 2026-07's `current_inventory_level`.
+            col("inventory_level", "numeric", "inventory_level", "current_inventory_level"),
+            col("current_amount", "numeric", "current_amount", "inventory_level", "current_inventory_level"),
             col("reorder_point", "numeric"),
             col("reorder_amount", "numeric"),
             col("average_cost", "numeric"),
+            col("reorder_target", "numeric"),  # 2026-07
         ),
         outlet_column="outlet_id",
         deletions="periodic",
+        shapes=(
+            Shape("2026-07", ("current_inventory_level",)),
+            Shape("2.0", ("inventory_level", "current_amount")),
+        ),
         description="Stock per product and outlet.",
     ),
     Entity(
@@ -305,15 +327,23 @@ ENTITIES: tuple[Entity, ...] = (
             col("sale_date", "timestamptz", "sale_date", "date"),
             col("total_price", "numeric", "total_price", "totals.price"),
             col("total_tax", "numeric", "total_tax", "totals.tax"),
-            col("total_loyalty", "numeric"),
+            col("total_loyalty", "numeric", "total_loyalty", "totals.loyalty"),
             col("outlet_id", "text", "outlet_id", "source.outlet_id", ref="outlets"),
             col("register_id", "text", "register_id", "source.register_id", ref="registers"),
             col("customer_id", ref="customers"),
-            col("user_id", ref="users"),
+            col("user_id", "text", "user_id", "source.author.id", ref="users"),
+            col("total_price_incl_tax", "numeric", "totals.price_incl_tax"),  # 2026-07 only
+            col("return_for", "text", "return_for", "return.original_sale_id"),  # the sale this one returns
         ),
         children=(LINE_ITEMS, PAYMENTS),
         unique_keys=("invoice_number",),
         outlet_column="outlet_id",
+        # 2026-07 nests the source and the totals and moves the version into `_metadata`; the
+        # spec's own sale example (the return action) is still flat, so both are read.
+        shapes=(
+            Shape("2026-07", ("_metadata.version", "totals", "source.outlet_id")),
+            Shape("2.0", ("total_price", "outlet_id", "sale_date", "status", "version")),
+        ),
         description="Sales with their line items and payments (embedded; replaced with the sale).",
     ),
 )

@@ -19,7 +19,7 @@ from typing import Any
 import msgspec
 
 from lightspeed_pipeline.entities import Child, Column, Entity
-from lightspeed_pipeline.records import as_bigint, record_id, version_of
+from lightspeed_pipeline.records import VERSION_PATHS, as_bigint, record_id, version_of
 
 _MISSING = object()
 _TRUE = {"true", "t", "1", "yes", "y"}
@@ -121,7 +121,7 @@ _TIMESTAMPS = (
     Column("updated_at", "timestamptz"),
     Column("deleted_at", "timestamptz"),
 )
-_VERSION = Column("version", "bigint")
+_VERSION = Column("version", "bigint", paths=VERSION_PATHS)
 
 
 @dataclass
@@ -188,6 +188,20 @@ def map_children(child: Child, parent_id: str, record: dict[str, Any], page: Pre
         rows.append(row)
 
 
+UNKNOWN_SHAPE = "unknown"
+
+
+def shape_of(entity: Entity, record: dict[str, Any]) -> str | None:
+    """Which published shape `record` has (the first of `entity.shapes` whose markers it holds),
+    `UNKNOWN_SHAPE` when none, None when the entity was never reshaped."""
+    if not entity.shapes:
+        return None
+    for shape in entity.shapes:
+        if any((get_path(record, m) if "." in m else record.get(m, _MISSING)) is not _MISSING for m in shape.markers):
+            return shape.name
+    return UNKNOWN_SHAPE
+
+
 def prepare_page(entity: Entity, records: list[Any]) -> PreparedPage:
     """Map a page of API records to rows (and child rows) for `entity`.
 
@@ -219,6 +233,10 @@ def prepare_page(entity: Entity, records: list[Any]) -> PreparedPage:
             _typed(record, col, row, page.untyped, "")
         for col in entity.columns:
             _typed(record, col, row, page.untyped, "")
+        if entity.shapes:
+            row["data_shape"] = shape_of(entity, record)
+            if row["data_shape"] == UNKNOWN_SHAPE:
+                page.untyped["data_shape: unknown"] += 1  # stored all the same; validation counts them
         row["data"] = record
         page.rows.append(row)
         for child in entity.children:

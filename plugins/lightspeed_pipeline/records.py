@@ -30,9 +30,19 @@ def as_bigint(value: Any) -> int | None:
     return None
 
 
+# Where a record keeps its version: 2.0 and most 2026-07 records at the top; 2026-07 sales in
+# `_metadata`. The first member present is the version (as the mapping types it).
+VERSION_PATHS = ("version", "_metadata.version")
+
+
 def version_of(record: Any) -> int | None:
     """The record's version (None when it is not an object or has no usable version)."""
-    return as_bigint(record.get("version")) if isinstance(record, dict) else None
+    if not isinstance(record, dict):
+        return None
+    if "version" in record:
+        return as_bigint(record["version"])
+    meta = record.get("_metadata")
+    return as_bigint(meta.get("version")) if isinstance(meta, dict) else None
 
 
 def record_id(record: Any) -> str | None:

@@ -348,8 +348,8 @@ refreshes every minute.</span></p>
 <tbody>{_entity_rows(snapshot, clock, links)}</tbody></table>
 <p class="muted small">Bars: green succeeded, red failed, grey not run. ALERT: the latest sync failed, never
 succeeded, or its last success is older than {_hours(limits.get("alert_after_hours"))} h. WARNING: last success older
-than {_hours(limits.get("warning_after_hours"))} h (the schedule's interval + 1 h), orphans or duplicates found, or a
-warning from the last sync.</p></section>
+than {_hours(limits.get("warning_after_hours"))} h (the schedule's interval + 1 h), orphans or duplicates found,
+rows in no known record shape, or a warning from the last sync.</p></section>
 <section><h3>Recent failures</h3><ul class="failures">{_failures(snapshot, clock, links)}</ul></section>
 {NAV_SCRIPT}
 </body></html>"""

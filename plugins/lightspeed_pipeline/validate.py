@@ -27,6 +27,7 @@ class ValidationResult:
     orphans: dict[str, int] = field(default_factory=dict)
     duplicates: dict[str, int] = field(default_factory=dict)
     children: dict[str, int] = field(default_factory=dict)
+    unknown_shape_count: int = 0  # rows whose data has no published shape's members (typed columns NULL)
 
     @property
     def orphan_count(self) -> int:
@@ -46,6 +47,7 @@ class ValidationResult:
             "orphans": self.orphans,
             "duplicates": self.duplicates,
             "children": self.children,
+            "unknown_shape_count": self.unknown_shape_count,
         }
 
 
@@ -59,17 +61,23 @@ def validate_entity(entity: Entity, warehouse: Warehouse, *, run_id: str | None 
         orphans=counts["orphans"],
         duplicates=counts["duplicates"],
         children=counts["children"],
+        unknown_shape_count=counts["unknown_shapes"],
     )
     SyncLedger(warehouse).record_validation(entity.name, run_id, result.as_dict())
-    level = logging.WARNING if (result.orphan_count or result.duplicate_count) else logging.INFO
+    level = (
+        logging.WARNING
+        if (result.orphan_count or result.duplicate_count or result.unknown_shape_count)
+        else logging.INFO
+    )
     log.log(
         level,
-        "%s: %d rows (%d deleted); orphans %s; duplicates %s; children %s",
+        "%s: %d rows (%d deleted); orphans %s; duplicates %s; children %s%s",
         entity.name,
         result.row_count,
         result.deleted_count,
         result.orphans,
         result.duplicates,
         result.children,
+        f"; {result.unknown_shape_count} rows in no known record shape" if result.unknown_shape_count else "",
     )
     return result

@@ -216,3 +216,114 @@ def test_categories_missing_from_a_complete_read_are_marked_deleted(migrated: An
     assert migrated.execute(
         f'SELECT count(*) FROM "{schema}".lightspeed_product_categories WHERE deleted_at IS NOT NULL'
     ).fetchone() == (0,)
+
+
+def test_both_sale_shapes_land_in_the_same_columns_and_an_unknown_shape_warns(
+    migrated: Any, warehouse: Any, schema: str
+) -> None:
+    """The tolerant reader against the database: a sale as 2.0 sends it and as 2026-07 does fill the
+    same typed columns (and children); a record in neither shape is stored, counted by validation,
+    and makes sync_health say WARNING."""
+    from lightspeed_pipeline.validate import validate_entity
+
+    from tests.unit.test_mapping import SALE_2_0, SALE_2026_07
+
+    writer = PageWriter(warehouse)
+    referenced = {"outlets": "o1", "registers": "r1", "users": "u1", "customers": "c1", "products": "p1",
+                  "taxes": "t1", "payment_types": "rpt1"}  # fmt: skip  # no orphans: the health is the shapes'
+    for name, rid in referenced.items():
+        write(writer, name, [{"id": rid, "version": 1}])
+    write(writer, "sales", [SALE_2_0])
+    second = {
+        **SALE_2026_07,
+        "id": "s2",
+        "invoice_number": "INV-2",  # its own invoice and child ids: no duplicates
+        "line_items": [{**li, "id": "l2"} for li in SALE_2026_07["line_items"]],
+        "payments": [{**pay, "id": "pay2"} for pay in SALE_2026_07["payments"]],
+    }
+    write(writer, "sales", [second])
+    sales, children = reg.get("sales"), reg.get("sales").children
+    same = [c.name for c in sales.columns if c.name not in ("invoice_number", "total_price_incl_tax")]
+    rows = dict(
+        (r[0], r[1:])
+        for r in migrated.execute(
+            f'SELECT id, data_shape, version, {", ".join(same)} FROM "{schema}".lightspeed_sales ORDER BY id'
+        ).fetchall()
+    )
+    assert rows["s1"][0] == "2.0" and rows["s2"][0] == "2026-07"
+    assert rows["s1"][1:] == rows["s2"][1:] and rows["s2"][1] == 41
+    for child in children:
+        names = ", ".join(c.name for c in child.columns if c.name != "id")
+        per_sale = {
+            sid: migrated.execute(
+                f'SELECT {names} FROM "{schema}"."{child.table}" WHERE sale_id = %s ORDER BY position', (sid,)
+            ).fetchall()
+            for sid in ("s1", "s2")
+        }
+        assert per_sale["s1"] == per_sale["s2"] and per_sale["s1"], child.name
+    migrated.execute(
+        f"UPDATE \"{schema}\".sync_state SET status = 'success', last_sync_time = now() WHERE entity_type = 'sales'"
+    )
+    assert validate_entity(sales, warehouse).unknown_shape_count == 0
+    health = (
+        "SELECT sync_status, health_reason, unknown_shape_count"
+        f" FROM \"{schema}\".sync_health WHERE entity_type = 'sales'"
+    )
+    assert migrated.execute(health).fetchone() == ("OK", None, 0)
+
+    write(writer, "sales", [{"id": "s3", "_meta": {"v": 43}, "lines": []}], cursor=43)
+    assert validate_entity(sales, warehouse).unknown_shape_count == 1
+    status, reason, unknown = migrated.execute(health).fetchone()
+    assert (status, unknown) == ("WARNING", 1) and "1 rows in no known record shape" in reason
+    assert migrated.execute(
+        f"SELECT data, data_shape FROM \"{schema}\".lightspeed_sales WHERE id = 's3'"
+    ).fetchone() == ({"id": "s3", "_meta": {"v": 43}, "lines": []}, "unknown")
+
+
+def test_migration_0006_classifies_the_rows_already_stored(db: Any, warehouse: Any, schema: str, tmp_path: Any) -> None:
+    """A database filled before record shapes were tracked: the migration gives every stored sale
+    and inventory row its shape and fills the new columns its data can fill."""
+    import json
+    import shutil
+
+    from lightspeed_pipeline.warehouse.migrations import MIGRATIONS_DIR
+
+    before = tmp_path / "migrations"
+    before.mkdir()
+    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        if path.name < "0006":
+            shutil.copy(path, before / path.name)
+    (tmp_path / "no-views").mkdir()  # today's views read the columns this migration adds
+    apply_migrations(warehouse, migrations_dir=before, views_dir=tmp_path / "no-views")
+    from tests.unit.test_mapping import SALE_2_0, SALE_2026_07
+
+    stored = {"s1": SALE_2_0, "s2": {**SALE_2026_07, "id": "s2"}, "s3": {"id": "s3", "odd": True}}
+    for sid, data in stored.items():
+        db.execute(
+            f'INSERT INTO "{schema}".lightspeed_sales (id, data) VALUES (%s, %s::jsonb)', (sid, json.dumps(data))
+        )
+    db.execute(
+        f'INSERT INTO "{schema}".lightspeed_inventory (id, data) VALUES (%s, %s::jsonb), (%s, %s::jsonb)',
+        ("i1", json.dumps({"id": "i1", "inventory_level": 3}), "i2",
+         json.dumps({"id": "i2", "current_inventory_level": 3, "reorder_target": 9})),
+    )  # fmt: skip
+    assert apply_migrations(warehouse)["applied"] == ["0006_record_shapes.sql"]
+    sales = db.execute(
+        f'SELECT id, data_shape, return_for, total_price_incl_tax FROM "{schema}".lightspeed_sales ORDER BY id'
+    ).fetchall()
+    assert [(r[0], r[1], r[2], None if r[3] is None else float(r[3])) for r in sales] == [
+        ("s1", "2.0", "s0", None),
+        ("s2", "2026-07", "s0", 23.0),
+        ("s3", "unknown", None, None),
+    ]
+    inventory = db.execute(
+        f'SELECT id, data_shape, reorder_target FROM "{schema}".lightspeed_inventory ORDER BY id'
+    ).fetchall()
+    assert [(r[0], r[1], None if r[2] is None else float(r[2])) for r in inventory] == [
+        ("i1", "2.0", None),
+        ("i2", "2026-07", 9.0),
+    ]
+    # The migration's markers are the registry's: the reader classifies the same records alike.
+    from lightspeed_pipeline.mapping import shape_of
+
+    assert [shape_of(reg.get("sales"), d) for d in stored.values()] == [r[1] for r in sales]

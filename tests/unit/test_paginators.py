@@ -47,6 +47,19 @@ def test_missing_version_max_falls_back_to_record_versions(make_client) -> None:
     assert pages[0].max_version == 7 and server.requests[1]["query"]["after"] == "7"
 
 
+def test_2026_07_sales_move_the_cursor_by_their_metadata_version(make_client) -> None:
+    """2026-07 sales carry no top-level version: `_metadata.version` is the cursor."""
+    calls = iter(
+        [
+            ok({"data": [{"id": "a", "_metadata": {"version": 7}}, {"id": "b", "_metadata": {"version": 9}}]}),
+            ok({"data": [], "version": {"min": None, "max": None}}),
+        ]
+    )
+    client, server, _ = make_client(lambda p, q: next(calls))
+    pages = list(VersionPaginator(client, "sales", "/sales", after=0).pages())
+    assert [p.max_version for p in pages] == [9] and server.requests[1]["query"]["after"] == "9"
+
+
 def test_bare_array_response_is_accepted(make_client) -> None:
     calls = iter([ok([{"id": "a", "version": 3}]), ok([])])
     client, _, _ = make_client(lambda p, q: next(calls))

@@ -4,7 +4,8 @@
 --            day: the interval + 25 h);
 --   WARNING  its last success is older than the schedule's interval + 1 h (hourly: 2 h; daily:
 --            25 h, so a healthy daily sync is OK all day), or its latest validation found
---            orphans or duplicates, or its last sync left a warning (warning_message);
+--            orphans, duplicates or rows in no known record shape (data kept, typed columns
+--            NULL), or its last sync left a warning (warning_message);
 --   OK       otherwise. A later successful sync turns it OK again.
 -- The interval comes from sync_settings (written by the `migrate` task; 24 h if absent).
 CREATE OR REPLACE VIEW sync_health WITH (security_invoker = true) AS
@@ -30,11 +31,12 @@ SELECT
     v.duplicate_count,
     v.checked_at AS validated_at,
     ROUND((EXTRACT(EPOCH FROM l.warn_after) / 3600)::numeric, 2) AS warning_after_hours,
-    ROUND((EXTRACT(EPOCH FROM l.alert_after) / 3600)::numeric, 2) AS alert_after_hours
+    ROUND((EXTRACT(EPOCH FROM l.alert_after) / 3600)::numeric, 2) AS alert_after_hours,
+    v.unknown_shape_count
 FROM sync_state s
 CROSS JOIN limits l
 LEFT JOIN LATERAL (
-    SELECT x.orphan_count, x.duplicate_count, x.checked_at
+    SELECT x.orphan_count, x.duplicate_count, x.unknown_shape_count, x.checked_at
     FROM sync_validation x WHERE x.entity_type = s.entity_type ORDER BY x.id DESC LIMIT 1
 ) v ON true
 CROSS JOIN LATERAL (
@@ -43,7 +45,7 @@ CROSS JOIN LATERAL (
             WHEN s.status = 'failed' OR s.last_sync_time IS NULL OR s.last_sync_time < now() - l.alert_after
                 THEN 'ALERT'
             WHEN s.last_sync_time < now() - l.warn_after OR v.orphan_count > 0 OR v.duplicate_count > 0
-                OR s.warning_message IS NOT NULL
+                OR v.unknown_shape_count > 0 OR s.warning_message IS NOT NULL
                 THEN 'WARNING'
             ELSE 'OK'
         END AS sync_status,
@@ -56,6 +58,8 @@ CROSS JOIN LATERAL (
             WHEN v.orphan_count > 0 OR v.duplicate_count > 0
                 THEN 'latest validation found ' || v.orphan_count || ' orphans and '
                      || v.duplicate_count || ' duplicates'
+            WHEN v.unknown_shape_count > 0
+                THEN v.unknown_shape_count || ' rows in no known record shape (data kept, typed columns empty)'
             WHEN s.warning_message IS NOT NULL THEN s.warning_message
         END AS reason
 ) h;

@@ -146,7 +146,7 @@ class SyncLedger:
             conn.execute(
                 sql.SQL(
                     "INSERT INTO {v} (entity_type, run_id, row_count, deleted_count, orphan_count, duplicate_count,"
-                    " details) VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb)"
+                    " unknown_shape_count, details) VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb)"
                 ).format(v=self.warehouse.table("sync_validation")),
                 (
                     entity,
@@ -155,6 +155,7 @@ class SyncLedger:
                     counts["deleted_count"],
                     counts["orphan_count"],
                     counts["duplicate_count"],
+                    counts.get("unknown_shape_count", 0),
                     json.dumps({k: counts[k] for k in ("orphans", "duplicates", "children")}),
                 ),
             )

@@ -68,7 +68,8 @@ def _record_columns(columns: list[tuple[str, str]]) -> sql.Composable:
 
 
 def _entity_columns(entity: Entity) -> list[tuple[str, str]]:
-    return list(_BASE_COLUMNS) + [(c.name, c.type) for c in entity.columns] + [("data", "jsonb")]
+    shape = [("data_shape", "text")] if entity.shapes else []  # which published shape `data` has
+    return list(_BASE_COLUMNS) + [(c.name, c.type) for c in entity.columns] + shape + [("data", "jsonb")]
 
 
 def _child_columns(child: Child) -> list[tuple[str, str]]:

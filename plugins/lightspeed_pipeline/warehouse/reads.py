@@ -39,7 +39,8 @@ class ReadModel:
                 sql.SQL(
                     "SELECT h.entity_type, h.sync_status, h.health_reason, h.status, h.last_successful_sync,"
                     " h.last_sync_timestamp, h.last_version, h.error_message, h.warning_message,"
-                    " h.hours_since_success, h.warning_after_hours, h.alert_after_hours, v.row_count,"
+                    " h.hours_since_success, h.warning_after_hours, h.alert_after_hours, h.unknown_shape_count,"
+                    " v.row_count,"
                     " v.deleted_count, v.orphan_count, v.duplicate_count, v.checked_at AS validated_at"
                     " FROM {health} h LEFT JOIN LATERAL (SELECT * FROM {val} v WHERE v.entity_type = h.entity_type"
                     " ORDER BY v.id DESC LIMIT 1) v ON true ORDER BY h.entity_type"
@@ -197,6 +198,11 @@ class ReadModel:
                     orphans[f"{col.name}->{col.references}"] = count(query)
             for key in entity.unique_keys:
                 duplicates[key] = count(self._duplicates(entity.table, key, live_only=True))
+            unknown_shapes = 0
+            if entity.shapes:  # records the reader recognised in no published shape
+                unknown_shapes = count(
+                    sql.SQL("SELECT count(*) FROM {t} WHERE data_shape = 'unknown'").format(t=self.table(entity.table))
+                )
             for child in entity.children:
                 children[child.name] = count(sql.SQL("SELECT count(*) FROM {t}").format(t=self.table(child.table)))
                 query = self._orphans(child.table, child.parent_key, entity.table)
@@ -212,6 +218,7 @@ class ReadModel:
             "orphans": orphans,
             "duplicates": duplicates,
             "children": children,
+            "unknown_shapes": unknown_shapes,
         }
 
     def _orphans(self, table: str, column: str, ref_table: str) -> sql.Composed:

@@ -50,8 +50,10 @@ class SimulatorProcess:
         resp.raise_for_status()
         return resp.json() if resp.content else {}
 
-    def state(self) -> dict[str, list[dict[str, Any]]]:
-        return self.http.get(f"{self.url}/__sim/state", timeout=120).json()["resources"]
+    def state(self, api_version: str | None = None) -> dict[str, list[dict[str, Any]]]:
+        """Every record, as a client of `api_version` reads it (default: the stored 2.0 shapes)."""
+        path = f"state/{api_version}" if api_version else "state"
+        return self.http.get(f"{self.url}/__sim/{path}", timeout=120).json()["resources"]
 
     def stats(self) -> dict[str, Any]:
         return self.http.get(f"{self.url}/__sim/stats", timeout=60).json()

@@ -25,10 +25,16 @@ def main() -> None:
     parser.add_argument("--rate-limit", type=int, default=None, help="requests per window (sliding)")
     parser.add_argument("--rate-window", type=float, default=300.0, help="window length in seconds")
     parser.add_argument("--store", default="simulator", metavar="PREFIX", help="store domain prefix (GET /retailer)")
+    parser.add_argument(
+        "--fallback", action="store_true",
+        help="the 2.0 path answers in the 2026-07 shapes (the vendor's fallback past a version's end of life);"
+        " /api/2026-07 is served either way",
+    )  # fmt: skip
     args = parser.parse_args()
     sim = Simulator(
         scale=args.scale, seed=args.seed, token=args.token, max_page_size=args.max_page_size,
         base_path=args.base_path, rate_limit=args.rate_limit, rate_window=args.rate_window, store=args.store,
+        fallback=args.fallback,
     )  # fmt: skip
     url = sim.start(args.host, args.port)
     stop = threading.Event()

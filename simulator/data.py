@@ -27,6 +27,9 @@ VERSIONED = (
     "customer_groups", "products", "customers", "inventory", "sales",
 )  # fmt: skip
 SUPPORTS_DELETED = frozenset({"outlets", "registers", "products", "customers", "customer_groups"})
+# What 2026-07 adds to it (simulator/dated.py); mutate's `delete` may soft-delete these too: a
+# 2.0 listing then no longer holds them, a 2026-07 one with deleted=true reports them deleted.
+GAINS_DELETED = frozenset({"brands", "suppliers", "product_types", "payment_types"})
 RESOURCES = (*VERSIONED, "product_categories")
 
 SCALES: dict[str, dict[str, int]] = {
@@ -166,11 +169,28 @@ class SimData:
         return self.page_with_max(resource, after=after, before=before, size=size, deleted=deleted)[0]
 
     def page_with_max(
-        self, resource: str, *, after: int, before: int | None, size: int, deleted: bool
+        self,
+        resource: str,
+        *,
+        after: int,
+        before: int | None,
+        size: int,
+        deleted: bool,
+        supports_deleted: frozenset[str] = SUPPORTS_DELETED,
+        descending: bool = False,
     ) -> tuple[list[Any], int | None]:
-        """A page and its highest version (injected raw items carry none of their own)."""
+        """A page and its highest version (injected raw items carry none of their own).
+
+        `descending`: the `size` highest versions in (after, before), highest first (2026-07's
+        `POST /inventory` by default)."""
+        if descending:
+            every, _ = self.page_with_max(
+                resource, after=after, before=before, size=10**9, deleted=deleted, supports_deleted=supports_deleted
+            )
+            chosen = every[::-1][:size]
+            return chosen, (_version_of(chosen[0]) if chosen else None)
         versions, ids = self._versions[resource], self._ids[resource]
-        include_deleted = deleted and resource in SUPPORTS_DELETED
+        include_deleted = deleted and resource in supports_deleted
         out: list[Any] = []
         top = None
         i = bisect.bisect_right(versions, after)
@@ -188,13 +208,20 @@ class SimData:
             i += 1
         return out, top
 
-    def count(self, resource: str, *, after: int = 0, deleted: bool = False) -> int:
+    def count(
+        self,
+        resource: str,
+        *,
+        after: int = 0,
+        deleted: bool = False,
+        supports_deleted: frozenset[str] = SUPPORTS_DELETED,
+    ) -> int:
         """How many records a full read from `after` serves (what the minimum request count follows from)."""
         if resource in self.published:
             return len(self.published_page(resource, after=after))
         if resource == "product_categories":
             return sum(1 for c in self.records[resource].values() if not c.get("_deleted") and not c.get("_removed"))
-        include_deleted = deleted and resource in SUPPORTS_DELETED
+        include_deleted = deleted and resource in supports_deleted
         versions, ids = self._versions[resource], self._ids[resource]
         table = self.records[resource]
         return sum(
@@ -592,7 +619,7 @@ class SimData:
                 rec["updated_at"] = self._touch_time(resource in ("outlets", "registers", "customers"))
                 mark(resource, rec["id"])
         for resource, k in (spec.get("delete") or {}).items():
-            if resource not in SUPPORTS_DELETED:
+            if resource not in SUPPORTS_DELETED | GAINS_DELETED:
                 raise ValueError(f"{resource} does not support deleted=true, so deletes would be invisible")
             for rec in pick(resource, int(k)):
                 self.put(resource, rec, rng)

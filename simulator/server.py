@@ -1,4 +1,11 @@
-"""The simulator's HTTP server: the Lightspeed 2.0 list endpoints, GET /retailer, and /__sim control endpoints.
+"""The simulator's HTTP server: the Lightspeed list endpoints, GET /retailer, and /__sim control endpoints.
+
+Two API versions at once: `base_path` (default /api/2.0) answers in the 2.0 shapes and /api/2026-07
+in the dated ones (simulator/dated.py: reshaped sales and inventory, `POST /inventory` with a JSON
+body answering a bare array, `deleted=true` on four more resources, null `version` bounds on an
+empty page). With `fallback` the 2.0 path answers in the dated shapes too, as the vendor serves a
+request to a version past its end of life with the oldest supported one. Every request is logged
+with its `api_version` and `method` (and `body` for a POST).
 
 Faults (POST /__sim/faults {"script": [...], "rates": {kind: p}, "resources": {name: kind},
 "delay": {name: seconds}, "fault_seed", "retry_after", "retry_after_seconds", "timeout_s"}),
@@ -35,18 +42,21 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from simulator.data import RESOURCES, SimData
+from simulator import dated
+from simulator.data import RESOURCES, SUPPORTS_DELETED, SimData
 
 HTML_ERROR = "<html><head><title>{code} Error</title></head><body><h1>{code}</h1><p>upstream error</p></body></html>"
 NO_VERSIONS: dict[str, Any] = {"data": [], "version": None}
 NO_CATEGORIES: dict[str, Any] = {"data": {"categories": []}, "page_info": {"has_next": False, "last_seen": None}}
 
 
-def empty_listing(resource: str) -> dict[str, Any]:
-    """An empty answer in the envelope the resource's listing uses."""
+def empty_listing(resource: str, api_version: str = dated.V2) -> dict[str, Any]:
+    """An empty answer in the envelope the resource's listing uses (2026-07: null version bounds)."""
     if resource == "retailer":
         return {"data": {}}
-    return NO_CATEGORIES if resource == "product_categories" else NO_VERSIONS
+    if resource == "product_categories":
+        return NO_CATEGORIES
+    return {"data": [], "version": dict(dated.EMPTY_VERSION)} if api_version == dated.DATED else NO_VERSIONS
 
 
 def retailer_record(store: str) -> dict[str, Any]:
@@ -76,8 +86,10 @@ class Simulator:
         rate_limit: int | None = None,
         rate_window: float = 300.0,
         store: str = "simulator",
+        fallback: bool = False,
     ) -> None:
         self.scale, self.seed, self.token, self.store = scale, seed, token, store
+        self.fallback = fallback  # the 2.0 path answers in the dated shapes
         self.max_page_size = max_page_size
         self.base_path = "/" + base_path.strip("/")
         self.rate_limit, self.rate_window = rate_limit, rate_window
@@ -168,11 +180,22 @@ class Simulator:
         return {"X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(limit - len(self._hits)),
                 "X-RateLimit-Window": str(self.rate_window)}, None  # fmt: skip
 
-    def handle_api(self, resource: str, query: dict[str, str], auth: str | None) -> Reply:
+    def handle_api(
+        self,
+        resource: str,
+        query: dict[str, str],
+        auth: str | None,
+        *,
+        api_version: str = dated.V2,
+        method: str = "GET",
+        body: Any = None,
+    ) -> Reply:
         with self.lock:
-            entry: dict[str, Any] = {"resource": resource, "query": query}
+            entry: dict[str, Any] = {"resource": resource, "query": query, "api_version": api_version, "method": method}
+            if method == "POST":
+                entry["body"] = body
             self.requests.append(entry)
-            reply = self._api(resource, query, auth)
+            reply = self._api(resource, query, auth, api_version, method, body)
             entry["status"] = reply.status if reply.action not in ("reset", "cut") else reply.action
             entry["bytes"] = reply.body_bytes_sent
             delay = self.delays.get(resource, 0.0)
@@ -184,37 +207,76 @@ class Simulator:
         valid = self.oauth["access_token"] if self.oauth else self.token
         return bool(valid) and auth is not None and auth.strip() == f"Bearer {valid}"
 
-    def _api(self, resource: str, query: dict[str, str], auth: str | None) -> Reply:
+    def _api(
+        self, resource: str, query: dict[str, str], auth: str | None, api_version: str, method: str, body: Any
+    ) -> Reply:
         if not self._authorised(auth):
             return _json(401, {"error": "Unauthorized", "message": "missing or invalid access token"})
         if resource not in RESOURCES and resource != "retailer":
             return _json(404, {"error": "Not Found", "message": f"unknown resource {resource!r}"})
+        posted = api_version == dated.DATED and resource == "inventory"  # 2026-07 lists inventory by POST
+        if method != ("POST" if posted else "GET"):
+            return _json(405, {"error": "Method Not Allowed", "message": f"{method} /{resource} ({api_version})"})
+        if posted:
+            if not isinstance(body, dict):
+                return _json(400, {"error": "Bad Request", "message": "POST /inventory takes a JSON object"})
+            query = {k: body[k] for k in ("after", "before", "size", "sort_direction", "include_deleted") if k in body}
         headers, wait = self._rate_headers()
         if wait is not None:
             return self._fault_reply("429-date", retry_after_s=max(1.0, wait)).with_headers(headers)
         fault = self._choose_fault(resource)
         if fault == "empty":
-            return _json(200, empty_listing(resource)).with_headers(headers)
+            return _json(200, [] if posted else empty_listing(resource, api_version)).with_headers(headers)
         if fault is not None and fault not in ("nomax", "timeout"):
             if fault in ("truncate", "cut", "html"):
-                ok = self._list_reply(resource, query)
+                ok = self._list_reply(resource, query, api_version=api_version)
                 return self._fault_reply(fault, body=ok.body).with_headers(headers)
             return self._fault_reply(fault).with_headers(headers)
-        reply = self._list_reply(resource, query, drop_max=fault == "nomax").with_headers(headers)
+        reply = self._list_reply(resource, query, drop_max=fault == "nomax", api_version=api_version)
+        reply.with_headers(headers)
         if fault == "timeout":
             reply.action = "sleep"
             reply.sleep_s = self.faults["timeout_s"]
         return reply
 
-    def _list_reply(self, resource: str, query: dict[str, str], drop_max: bool = False) -> Reply:
+    def _list_reply(
+        self, resource: str, query: dict[str, Any], drop_max: bool = False, api_version: str = dated.V2
+    ) -> Reply:
         if resource == "retailer":
-            return _json(200, {"data": retailer_record(self.store)})
+            record = retailer_record(self.store)
+            return _json(200, {"data": dated.retailer(record) if api_version == dated.DATED else record})
         try:
             if resource in self.data.published:
                 return self._published(resource, query, drop_max)
-            return self._list(resource, query, drop_max)
+            if api_version == dated.DATED and resource == "inventory":
+                return self._inventory_post(query)
+            return self._list(resource, query, drop_max, api_version)
         except ValueError as exc:
             return _json(400, {"error": "Bad Request", "message": str(exc)})
+
+    def _inventory_post(self, body: dict[str, Any]) -> Reply:
+        """2026-07's `POST /inventory`: a bare array, highest versions first unless asked otherwise."""
+        try:
+            after = int(body.get("after") or 0)
+            before = int(body["before"]) if body.get("before") is not None else None
+            size = int(body.get("size") or 1000)
+        except (TypeError, ValueError):
+            raise ValueError("after, before and size must be integers") from None
+        if not 1 <= size <= dated.INVENTORY_MAX_SIZE:
+            raise ValueError(f"size must be between 1 and {dated.INVENTORY_MAX_SIZE}")
+        direction = str(body.get("sort_direction") or "desc").lower()
+        if direction not in ("asc", "desc"):
+            raise ValueError("sort_direction must be asc or desc")
+        records, _ = self.data.page_with_max(
+            "inventory",
+            after=after,
+            before=before,
+            size=min(size, self.max_page_size * 25),
+            deleted=bool(body.get("include_deleted")),
+            supports_deleted=frozenset({"inventory"}),
+            descending=direction == "desc",
+        )
+        return _json(200, [dated.reshape("inventory", r, dated.DATED) for r in records])
 
     def _fault_reply(self, kind: str, retry_after_s: float | None = None, body: bytes = b"") -> Reply:
         if kind == "reset":
@@ -262,7 +324,7 @@ class Simulator:
             envelope["max"] = max(versions)
         return _json(200, {"data": records, "version": envelope})
 
-    def _list(self, resource: str, query: dict[str, str], drop_max: bool = False) -> Reply:
+    def _list(self, resource: str, query: dict[str, str], drop_max: bool = False, api_version: str = dated.V2) -> Reply:
         size_text = query.get("page_size")
         try:
             size = int(size_text) if size_text is not None else (1000 if resource == "product_categories" else 100)
@@ -287,14 +349,18 @@ class Simulator:
         except ValueError:
             raise ValueError("after and before must be integers") from None
         deleted = query.get("deleted", "").lower() in ("true", "1")
-        records, top = self.data.page_with_max(resource, after=after, before=before, size=size, deleted=deleted)
+        supports = dated.SUPPORTS_DELETED_DATED if api_version == dated.DATED else SUPPORTS_DELETED
+        records, top = self.data.page_with_max(
+            resource, after=after, before=before, size=size, deleted=deleted, supports_deleted=supports
+        )
         if not records:
-            return _json(200, {"data": [], "version": None})
+            return _json(200, empty_listing(resource, api_version))
         versions = [r["version"] for r in records if isinstance(r, dict) and isinstance(r.get("version"), int)]
         envelope: dict[str, Any] = {"min": min(versions, default=None)}
         if not drop_max:
             envelope["max"] = top
-        return _json(200, {"data": records, "version": envelope})
+        served = [dated.reshape(resource, r, api_version) for r in records]
+        return _json(200, {"data": served, "version": envelope})
 
     # -- OAuth (the token endpoint is /api/1.0/token, outside the base path) ---------------
 
@@ -362,8 +428,15 @@ class Simulator:
         if method == "GET" and path == "oauth":
             return _json(200, self.oauth_state())
         with self.lock:
-            if method == "GET" and path == "state":
+            if method == "GET" and path in ("state", f"state/{dated.V2}"):
                 return _json(200, self.data.dump())
+            if method == "GET" and path == f"state/{dated.DATED}":  # as a 2026-07 client reads them
+                dump = self.data.dump()
+                dump["resources"] = {
+                    r: [dated.reshape(r, rec, dated.DATED) for rec in records]
+                    for r, records in dump["resources"].items()
+                }
+                return _json(200, dump)
             if method == "GET" and path == "stats":
                 return _json(200, {
                     "requests": self.requests,
@@ -372,8 +445,11 @@ class Simulator:
                 })  # fmt: skip
             if method == "POST" and path == "count":
                 # {"sales": {"after": 0, "deleted": false}, ...} -> {"sales": 50000, ...}
-                return _json(200, {r: self.data.count(r, after=int(q.get("after") or 0), deleted=bool(q.get("deleted")))
-                                   for r, q in body.items()})  # fmt: skip
+                return _json(200, {r: self.data.count(
+                    r, after=int(q.get("after") or 0), deleted=bool(q.get("deleted")),
+                    supports_deleted=dated.SUPPORTS_DELETED_DATED if q.get("api_version") == dated.DATED
+                    else SUPPORTS_DELETED,
+                ) for r, q in body.items()})  # fmt: skip
             if method == "POST" and path == "stats/reset":
                 self.requests = []
                 return _json(200, {"ok": True})
@@ -474,12 +550,26 @@ class _Handler(BaseHTTPRequestHandler):
             form = {k: v[-1] for k, v in parse_qs(self._body().decode(), keep_blank_values=True).items()}
             self._send(sim.token_endpoint(form))
             return
-        prefix = sim.base_path + "/"
-        if method != "GET" or not parts.path.startswith(prefix):
+        dated_prefix = f"/api/{dated.DATED}/"
+        if parts.path.startswith(dated_prefix):
+            version, rest = dated.DATED, parts.path[len(dated_prefix) :]
+        elif parts.path.startswith(sim.base_path + "/"):
+            version, rest = (dated.DATED if sim.fallback else dated.V2), parts.path[len(sim.base_path) + 1 :]
+        else:
             self._send(_json(404, {"error": "Not Found"}))
             return
+        body: Any = None
+        if method == "POST":
+            try:
+                body = json.loads(self._body() or b"null")
+            except ValueError:
+                self._send(_json(400, {"error": "Bad Request", "message": "the body is not JSON"}))
+                return
         query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-        self._send(sim.handle_api(parts.path[len(prefix) :].strip("/"), query, self.headers.get("Authorization")))
+        reply = sim.handle_api(
+            rest.strip("/"), query, self.headers.get("Authorization"), api_version=version, method=method, body=body
+        )
+        self._send(reply)
 
     def do_GET(self) -> None:
         self._route("GET")

@@ -358,3 +358,89 @@ def test_published_categories_and_bodies_without_an_envelope(sim) -> None:
     assert _get(http, f"{s.url}/api/2.0/taxes", after=7).json() == {"data": [bare[2]], "version": {"min": 9, "max": 9}}
     s.data.publish("product_categories", None)
     assert len(_get(http, url).json()["data"]["categories"]) == 12
+
+
+# ---- API 2026-07 (simulator/dated.py) ------------------------------------------------------------
+
+
+def test_2026_07_serves_the_same_sales_reshaped(sim) -> None:
+    """/api/2026-07 lists the same sales, in the dated shape: version in _metadata, source,
+    totals and state nested; line items and payments reshaped; the empty page's bounds null."""
+    s, http = sim
+    flat = http.get(f"{s.url}/api/2.0/sales", params={"after": 0, "page_size": 5}).json()
+    dated = http.get(f"{s.url}/api/2026-07/sales", params={"after": 0, "page_size": 5}).json()
+    assert flat["version"] == dated["version"] and len(dated["data"]) == 5
+    for old, new in zip(flat["data"], dated["data"], strict=True):
+        assert "version" not in new and new["_metadata"]["version"] == old["version"]
+        assert "status" not in new and new["state"] in ("parked", "pending", "voided", "closed")
+        assert new["source"]["outlet_id"] == old["outlet_id"] and new["source"]["author"]["id"] == old["user_id"]
+        assert (new["totals"]["price"], new["totals"]["tax"], new["date"]) == (
+            old["total_price"], old["total_tax"], old["sale_date"]
+        )  # fmt: skip
+        item, was = new["line_items"][0], old["line_items"][0]
+        assert (item["product"]["id"], item["pricing"]["total"], item["tax"]["amount"]) == (
+            was["product_id"], was["price_total"], was["tax"]
+        )  # fmt: skip
+        pay, paid = new["payments"][0], old["payments"][0]
+        assert (pay["type"]["config_id"], pay["date"], pay["source"]["register_id"]) == (
+            paid["retailer_payment_type_id"], paid["payment_date"], paid["register_id"]
+        )  # fmt: skip
+    top = max(r["_metadata"]["version"] for r in dated["data"])
+    assert http.get(f"{s.url}/api/2026-07/sales", params={"after": 10**12}).json() == {
+        "data": [],
+        "version": {"min": None, "max": None},
+    }
+    assert [e["api_version"] for e in s.requests[-3:]] == ["2.0", "2026-07", "2026-07"] and top
+
+
+def test_2026_07_lists_inventory_by_post_highest_versions_first_unless_asked(sim) -> None:
+    s, http = sim
+    assert http.get(f"{s.url}/api/2026-07/inventory").status_code == 405
+    assert http.post(f"{s.url}/api/2.0/inventory", json={}).status_code == 405
+    every = sorted(r["version"] for r in s.data.records["inventory"].values() if not r.get("deleted_at"))
+    default = http.post(f"{s.url}/api/2026-07/inventory", json={"after": 0, "size": 10}).json()
+    assert isinstance(default, list) and [r["version"] for r in default] == every[::-1][:10]  # newest first
+    ascending = http.post(
+        f"{s.url}/api/2026-07/inventory", json={"after": every[4], "size": 10, "sort_direction": "asc"}
+    ).json()
+    assert [r["version"] for r in ascending] == every[5:15]
+    record = ascending[0]
+    assert "inventory_level" not in record and "current_inventory_level" in record
+    assert {"reorder_target", "reorder_method", "deleted_at", "version"} <= set(record)
+    too_big = http.post(f"{s.url}/api/2026-07/inventory", json={"size": 5001})
+    assert too_big.status_code == 400 and "5000" in too_big.text
+    assert s.requests[-1]["body"] == {"size": 5001} and s.requests[-1]["method"] == "POST"
+
+
+def test_2026_07_reports_deleted_brands_that_2_0_only_stops_listing(sim) -> None:
+    s, http = sim
+    (brand,) = s.data.mutate({"seed": 1, "delete": {"brands": 1}})["changed"]["brands"]
+
+    def ids(version: str, **params: Any) -> set[str]:
+        body = http.get(f"{s.url}/api/{version}/brands", params={"after": 0, "page_size": 100, **params}).json()
+        return {r["id"] for r in body["data"]}
+
+    assert brand not in ids("2.0") and brand not in ids("2.0", deleted="true")  # 2.0: only gone from the listing
+    assert brand not in ids("2026-07") and brand in ids("2026-07", deleted="true")  # 2026-07: reported deleted
+
+
+def test_2026_07_retailer_and_the_fallback_mode() -> None:
+    s = Simulator(scale="test", seed=3, token=TOKEN, fallback=True)
+    s.start()
+    try:
+        http = requests.Session()
+        http.headers["Authorization"] = f"Bearer {TOKEN}"
+        retailer = http.get(f"{s.url}/api/2026-07/retailer").json()["data"]
+        assert isinstance(retailer["timezone"], str) and isinstance(retailer["version"], str)
+        # Past 2.0's end of life the vendor answers a 2.0 request with a dated version.
+        sale = http.get(f"{s.url}/api/2.0/sales", params={"after": 0, "page_size": 1}).json()["data"][0]
+        assert "_metadata" in sale and "version" not in sale and s.requests[-1]["api_version"] == "2026-07"
+    finally:
+        s.stop()
+
+
+def test_the_state_as_a_2026_07_client_reads_it() -> None:
+    with SimulatorProcess(token=TOKEN, seed=3) as proc:
+        flat, dated = proc.state(), proc.state("2026-07")
+        assert [r["id"] for r in flat["sales"]] == [r["id"] for r in dated["sales"]]
+        assert all("_metadata" in r for r in dated["sales"]) and flat["brands"] == dated["brands"]

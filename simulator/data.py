@@ -90,7 +90,11 @@ def published_records(body: Any) -> list[Any]:
 
 
 def _version_of(item: Any) -> int | None:
-    version = item.get("version") if isinstance(item, dict) else None
+    """An item's integer version: `version`, or (a 2026-07 sale) `_metadata.version`."""
+    if not isinstance(item, dict):
+        return None
+    meta = item.get("_metadata")
+    version = item["version"] if "version" in item else (meta.get("version") if isinstance(meta, dict) else None)
     return version if isinstance(version, int) and not isinstance(version, bool) else None
 
 

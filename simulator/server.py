@@ -44,6 +44,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from simulator import dated
 from simulator.data import RESOURCES, SUPPORTS_DELETED, SimData
+from simulator.data import _version_of as version_of
 
 HTML_ERROR = "<html><head><title>{code} Error</title></head><body><h1>{code}</h1><p>upstream error</p></body></html>"
 NO_VERSIONS: dict[str, Any] = {"data": [], "version": None}
@@ -192,8 +193,11 @@ class Simulator:
     ) -> Reply:
         with self.lock:
             entry: dict[str, Any] = {"resource": resource, "query": query, "api_version": api_version, "method": method}
-            if method == "POST":
+            if method == "POST":  # its paging fields are logged as the query too, as text
                 entry["body"] = body
+                if isinstance(body, dict):
+                    entry["query"] = {**query, **{k: str(v).lower() if isinstance(v, bool) else str(v)
+                                                  for k, v in body.items()}}  # fmt: skip
             self.requests.append(entry)
             reply = self._api(resource, query, auth, api_version, method, body)
             entry["status"] = reply.status if reply.action not in ("reset", "cut") else reply.action
@@ -247,7 +251,8 @@ class Simulator:
             return _json(200, {"data": dated.retailer(record) if api_version == dated.DATED else record})
         try:
             if resource in self.data.published:
-                return self._published(resource, query, drop_max)
+                posted = api_version == dated.DATED and resource == "inventory"
+                return self._published(resource, query, drop_max, posted=posted)
             if api_version == dated.DATED and resource == "inventory":
                 return self._inventory_post(query)
             return self._list(resource, query, drop_max, api_version)
@@ -303,9 +308,10 @@ class Simulator:
             return Reply(status, {"Content-Type": "text/html"}, HTML_ERROR.format(code=status).encode())
         return _json(status, {"error": "Simulated error", "message": f"HTTP {status} injected by the simulator"})
 
-    def _published(self, resource: str, query: dict[str, str], drop_max: bool) -> Reply:
-        """A published body, as published, for a first request; after that, its records past `after`."""
-        after_text = query.get("after") or "0"
+    def _published(self, resource: str, query: dict[str, Any], drop_max: bool, posted: bool = False) -> Reply:
+        """A published body, as published, for a first request; after that, its records past `after`
+        (a bare array for a POSTed listing)."""
+        after_text = str(query.get("after") or "0")
         if resource == "product_categories":
             return _json(200, self.data.published[resource] if after_text == "0" else NO_CATEGORIES)
         try:
@@ -316,9 +322,11 @@ class Simulator:
         if after <= 0:
             return _json(200, self.data.published[resource])
         records = self.data.published_page(resource, after=after, before=before)
+        if posted:
+            return _json(200, records)
         if not records:
             return _json(200, NO_VERSIONS)
-        versions = [r["version"] for r in records]
+        versions = [v for v in map(version_of, records) if v is not None]
         envelope: dict[str, Any] = {"min": min(versions)}
         if not drop_max:
             envelope["max"] = max(versions)
@@ -432,8 +440,8 @@ class Simulator:
                 return _json(200, self.data.dump())
             if method == "GET" and path == f"state/{dated.DATED}":  # as a 2026-07 client reads them
                 dump = self.data.dump()
-                dump["resources"] = {
-                    r: [dated.reshape(r, rec, dated.DATED) for rec in records]
+                dump["resources"] = {  # a published body is served as published
+                    r: records if r in self.data.published else [dated.reshape(r, rec, dated.DATED) for rec in records]
                     for r, records in dump["resources"].items()
                 }
                 return _json(200, dump)

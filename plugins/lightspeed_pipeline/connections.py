@@ -243,6 +243,10 @@ def client_config_from_connection(conn: Any) -> ClientConfig:
             f" (or, for OAuth, a JSON object {_OAUTH_FORM})"
         )
     values: dict[str, Any] = {}
+    try:
+        values["api_version"] = settings.API_VERSION.read()
+    except SettingError as exc:
+        raise ConnectionConfigError(str(exc)) from None
     for setting in settings.API_SETTINGS:
         found = _setting(conn, extra, setting)
         try:
@@ -251,7 +255,7 @@ def client_config_from_connection(conn: Any) -> ClientConfig:
             raise ConnectionConfigError(str(exc)) from None
     token_url = values.pop("token_url")
     if not values["api_base_path"]:
-        values["api_base_path"] = settings.API_BASE_PATH.default
+        values["api_base_path"] = f"/api/{values['api_version']}"
     oauth = None
     if oauth_secrets is not None:
         oauth = OAuthConfig(

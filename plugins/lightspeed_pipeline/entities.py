@@ -9,7 +9,7 @@ unknown dependency or a cycle raises `RegistryError` naming the culprits.
 from __future__ import annotations
 
 import graphlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar, Literal
 
 ColumnType = Literal["text", "bigint", "numeric", "boolean", "timestamptz"]
@@ -45,7 +45,37 @@ class IdPaging:
     versioned: ClassVar[bool] = False
 
 
-Paging = VersionPaging | IdPaging
+@dataclass(frozen=True)
+class PostedVersionPaging:
+    """Paged by the `version` cursor through a POST: the JSON body holds `after`, `size` (up to
+    `max_size`), `sort_direction` ("asc", sent explicitly: the default is descending) and
+    `include_deleted`; the answer is a bare array; only an empty one ends the listing (2026-07's
+    `POST /inventory`; `PostedPaginator`)."""
+
+    max_size: int = 5000
+    versioned: ClassVar[bool] = True
+
+
+Paging = VersionPaging | IdPaging | PostedVersionPaging
+
+# API versions: 2.0, then dated ones ("YYYY-MM", one a quarter), which compare as text.
+V2 = "2.0"
+NEWEST = "2026-07"  # the newest version the tests prove
+
+
+def version_key(version: str) -> tuple[int, str]:
+    """Orders API versions: 2.0 first, then the dated ones by date."""
+    return (0, "") if version == V2 else (1, version)
+
+
+@dataclass(frozen=True)
+class Dated:
+    """What an entity changes from a dated API version on (None: as before)."""
+
+    since: str
+    paging: Paging | None = None
+    supports_deleted: bool | None = None
+    deletions: Deletions | None = None
 
 
 @dataclass(frozen=True)
@@ -115,7 +145,18 @@ class Entity:
     # The shapes of an entity the vendor reshaped between versions, newest first; a record
     # matching none is stored all the same (`data_shape` 'unknown', counted by validation).
     shapes: tuple[Shape, ...] = ()
+    dated: tuple[Dated, ...] = ()  # how dated API versions list it differently (see `at`)
     description: str = ""
+
+    def at(self, api_version: str) -> Entity:
+        """This entity as `api_version` lists it: every `Dated` change since 2.0 up to that version."""
+        changes: dict[str, object] = {}
+        for step in sorted(self.dated, key=lambda d: version_key(d.since)):
+            if version_key(step.since) <= version_key(api_version):
+                for name in ("paging", "supports_deleted", "deletions"):
+                    if (value := getattr(step, name)) is not None:
+                        changes[name] = value
+        return replace(self, **changes) if changes else self  # type: ignore[arg-type]
 
     @property
     def table(self) -> str:
@@ -222,15 +263,31 @@ ENTITIES: tuple[Entity, ...] = (
         "/payment_types",
         columns=(col("name"), col("type_id")),
         deletions="every_run",
+        dated=(Dated("2026-07", supports_deleted=True, deletions="feed"),),
         description="The store's payment types (what a payment's retailer_payment_type_id points at).",
     ),
-    Entity("brands", "/brands", columns=(col("name"),), deletions="every_run", description="Product brands."),
-    Entity("suppliers", "/suppliers", columns=(col("name"),), deletions="every_run", description="Product suppliers."),
+    Entity(
+        "brands",
+        "/brands",
+        columns=(col("name"),),
+        deletions="every_run",
+        dated=(Dated("2026-07", supports_deleted=True, deletions="feed"),),
+        description="Product brands.",
+    ),
+    Entity(
+        "suppliers",
+        "/suppliers",
+        columns=(col("name"),),
+        deletions="every_run",
+        dated=(Dated("2026-07", supports_deleted=True, deletions="feed"),),
+        description="Product suppliers.",
+    ),
     Entity(
         "product_types",
         "/product_types",
         columns=(col("name"),),
         deletions="every_run",
+        dated=(Dated("2026-07", supports_deleted=True, deletions="feed"),),
         description="Deprecated in 2.0 (same tree and ids as product_categories); kept for completeness.",
     ),
     Entity(
@@ -309,6 +366,8 @@ ENTITIES: tuple[Entity, ...] = (
         ),
         outlet_column="outlet_id",
         deletions="periodic",
+        # 2026-07: `POST /inventory` (a JSON body, a bare array), deleted records included on request.
+        dated=(Dated("2026-07", paging=PostedVersionPaging(max_size=5000), supports_deleted=True, deletions="feed"),),
         shapes=(
             Shape("2026-07", ("current_inventory_level",)),
             Shape("2.0", ("inventory_level", "current_amount")),

@@ -194,7 +194,7 @@ class EntitySyncOperator(BaseOperator):
         try:
             with api_client(self.api_conn_id, warehouse) as client:
                 result = sync_entity(
-                    entity,
+                    entity.at(client.config.api_version),  # how that API version lists it
                     client,
                     warehouse,
                     full_refresh=bool(params.get("full_refresh")),

@@ -28,10 +28,11 @@ DAG_ID = "lightspeed_sync"
 POOL = "lightspeed_api"  # the Airflow pool of the sync tasks (pools.json)
 PREFIX = "LIGHTSPEED_"
 
-Kind = Literal["text", "int", "number", "bool", "duration", "choice"]
+Kind = Literal["text", "int", "number", "bool", "duration", "choice", "version"]
 ReadBy = Literal["parse", "task", "parse, task, api-server"]
 
 _DURATION = re.compile(r"\d+(\.\d+)?\s*(us|ms|s|min|h|d)?")  # PostgreSQL's units are case-sensitive
+_API_VERSION = re.compile(r"2\.0|20\d\d-(0[1-9]|1[0-2])")
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off", "")
 
@@ -76,6 +77,8 @@ class Setting:
             return "a duration such as 15min, 60s or 30000 (milliseconds; 0: no limit)"
         if self.kind == "choice":
             return "one of " + ", ".join(self.choices)
+        if self.kind == "version":
+            return "an API version: 2.0 or a dated one, YYYY-MM (e.g. 2026-07)"
         return "text"
 
     def parse(self, raw: Any, source: str | None = None) -> Any:
@@ -101,6 +104,10 @@ class Setting:
             return text
         if self.kind == "choice":
             if text not in self.choices:
+                raise bad()
+            return text
+        if self.kind == "version":
+            if not _API_VERSION.fullmatch(text):
                 raise bad()
             return text
         try:
@@ -169,7 +176,14 @@ LOCK_TIMEOUT = Setting(
     "lock_timeout", "duration", "60s", "task",
     "`lock_timeout` of every sync transaction (a PostgreSQL duration)", extra_of=POSTGRES_CONN_ID,
 )  # fmt: skip
-API_BASE_PATH = _api("api_base_path", "text", "/api/2.0", "the API's base path")
+API_VERSION = Setting(
+    "api_version", "version", "2.0", "task",
+    "the Lightspeed API version the sync speaks (its base path: /api/<version>)",
+)  # fmt: skip
+API_BASE_PATH = _api(
+    "api_base_path", "text", None, "the API's base path, when not /api/<LIGHTSPEED_API_VERSION> (a proxy)",
+    default_doc="/api/<version>",
+)  # fmt: skip
 PAGE_SIZE = _api("page_size", "int", 1000, "records per API page", minimum=1)
 TIMEOUT = _api("timeout", "number", 60.0, "read timeout of one request, s", minimum=0)
 CONNECT_TIMEOUT = _api("connect_timeout", "number", 10.0, "connect timeout of one request, s", minimum=0)
@@ -198,7 +212,7 @@ TOKEN_URL = _api("token_url", "text", None, "the OAuth token endpoint", default_
 SETTINGS: tuple[Setting, ...] = (
     SCHEMA, SYNC_SCHEDULE, TASK_RETRIES, RETRY_DELAY_S, SYNC_TIMEOUT_H, RUN_DEADLINE_MIN,
     LOCK_WAIT_S, LOCK_BUSY, RECONCILE_DAYS, STATEMENT_TIMEOUT, LOCK_TIMEOUT,
-    API_BASE_PATH, PAGE_SIZE, TIMEOUT, CONNECT_TIMEOUT, MAX_RETRIES, BACKOFF_INITIAL, BACKOFF_MAX,
+    API_VERSION, API_BASE_PATH, PAGE_SIZE, TIMEOUT, CONNECT_TIMEOUT, MAX_RETRIES, BACKOFF_INITIAL, BACKOFF_MAX,
     RETRY_BUDGET_S, MAX_RETRY_AFTER, VERSION_OVERLAP, RATE_RESERVE, RATE_WINDOW_S, PREFETCH, TOKEN_URL,
 )  # fmt: skip
 BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}

@@ -7,10 +7,13 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from lightspeed_pipeline import entities as reg
+from lightspeed_pipeline.mapping import prepare_page
+from lightspeed_pipeline.records import version_of
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,8 +45,10 @@ GONE = "gone from the listing"  # deleted_at set by reconciliation (any time), d
 def expected_rows(entity: reg.Entity, records: list[dict[str, Any]]) -> dict[str, tuple[Any, ...]]:
     """What the table must hold for the simulator's records: id -> (version, deleted_at, data).
 
-    A record the API no longer lists (a removed category, any `_removed` record) must be
-    marked deleted if it was ever synced (`GONE`); one removed before it was synced is absent.
+    `entity` is the entity as the API version read lists it (`reg.get(name).at(version)`), and
+    `records` as that version serves them. A record the API no longer lists (a removed
+    category, any `_removed` record) must be marked deleted if it was ever synced (`GONE`); one
+    removed before it was synced is absent.
     """
     out: dict[str, tuple[Any, ...]] = {}
     for rec in records:
@@ -52,7 +57,7 @@ def expected_rows(entity: reg.Entity, records: list[dict[str, Any]]) -> dict[str
         if rec.get("deleted_at") and not entity.supports_deleted:
             continue  # never returned by the API
         deleted = GONE if gone else _ts(rec.get("deleted_at"))
-        out[rec["id"]] = (rec.get("version") if entity.versioned else None, deleted, rec)
+        out[rec["id"]] = (version_of(rec) if entity.versioned else None, deleted, rec)
     return out
 
 
@@ -77,12 +82,19 @@ def _same_json(a: Any, b: Any) -> bool:
 
 
 def assert_database_equals_source(
-    db: Any, schema: str, state: dict[str, list[dict[str, Any]]], only: tuple[str, ...] | None = None
+    db: Any,
+    schema: str,
+    state: dict[str, list[dict[str, Any]]],
+    only: tuple[str, ...] | None = None,
+    api_version: str = reg.V2,
 ) -> None:
-    """Every table (or those in `only`) equals the simulator: ids, versions, deleted_at, data, sale children."""
-    for entity in reg.ENTITIES:
-        if only is not None and entity.name not in only:
+    """Every table (or those in `only`) equals the simulator as `api_version` serves it (`state`
+    from `simulator.state(api_version)`): ids, versions, deleted_at, data, the typed columns, and
+    the sale children."""
+    for base in reg.ENTITIES:
+        if only is not None and base.name not in only:
             continue
+        entity = base.at(api_version)
         want = expected_rows(entity, state[entity.name])
         have = table_rows(db, schema, entity, {k for k, v in want.items() if v[1] == GONE})
         # A record removed before it was ever synced is (correctly) simply absent.
@@ -95,6 +107,7 @@ def assert_database_equals_source(
             assert got[0] == version, (entity.name, rid, "version", got[0], version)
             assert got[1] == deleted, (entity.name, rid, "deleted_at", got[1], deleted)
             assert _same_json(got[2], data), (entity.name, rid, "data differs")
+        assert_typed_columns(db, schema, entity, [w[2] for w in want.values()])
     if only is not None and "sales" not in only:
         return
     sales = {s["id"]: s for s in state["sales"]}
@@ -111,6 +124,42 @@ def assert_database_equals_source(
         assert set(got) == set(want_children), f"{child.table}: sales with children differ"
         for sid, items in want_children.items():
             assert _same_json(got[sid], items), (child.table, sid)
+
+
+def _as_stored(type_: str, value: Any) -> Any:
+    """The mapping's value of a typed column as PostgreSQL returns it."""
+    if value is None:
+        return None
+    if type_ == "numeric":
+        return Decimal(str(value))
+    if type_ == "timestamptz":
+        return datetime.fromisoformat(value)
+    return value
+
+
+def assert_typed_columns(db: Any, schema: str, entity: reg.Entity, records: list[dict[str, Any]]) -> None:
+    """The typed columns (and `data_shape`) of the rows of `records` are what the reader makes of
+    each record, whatever its shape."""
+    prepared = prepare_page(entity, records)
+    if not prepared.rows:
+        return
+    columns = [(c.name, c.type) for c in entity.columns] + ([("data_shape", "text")] if entity.shapes else [])
+    names = [n for n, _ in columns]
+    stored = {
+        r[0]: r[1:]
+        for r in db.execute(
+            f'SELECT id, {", ".join(names)} FROM "{schema}"."{entity.table}" WHERE id = ANY(%s)',
+            ([row["id"] for row in prepared.rows],),
+        ).fetchall()
+    }
+    for row in prepared.rows:
+        want = tuple(_as_stored(t, row[n]) for n, t in columns)
+        got = stored[row["id"]]
+        assert got == want, (
+            entity.name,
+            row["id"],
+            {n: (g, w) for n, g, w in zip(names, got, want, strict=True) if g != w},
+        )
 
 
 def snapshot(db: Any, schema: str) -> dict[str, list[tuple[Any, ...]]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import pytest
 from lightspeed_pipeline import entities as reg
 
 from tests.conftest import FAST_RETRIES
@@ -22,6 +23,7 @@ PAGE = FAST_RETRIES["page_size"]  # 50; the simulator caps at 200, so pages are 
 
 
 def visible(entity: reg.Entity, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records a complete listing of `entity` (as an API version lists it) serves."""
     if entity.name == "product_categories":
         return [r for r in records if not r.get("_deleted")]
     if entity.supports_deleted:
@@ -29,29 +31,47 @@ def visible(entity: reg.Entity, records: list[dict[str, Any]]) -> list[dict[str,
     return [r for r in records if not r.get("deleted_at")]
 
 
+def page_size(entity: reg.Entity) -> int:
+    """2026-07's POST /inventory asks for the documented maximum; the rest for LIGHTSPEED_PAGE_SIZE."""
+    return entity.paging.max_size if isinstance(entity.paging, reg.PostedVersionPaging) else PAGE
+
+
 def minimum_requests(entity: reg.Entity, n: int) -> int:
     """Pages + 1 for version paging (only an empty page ends it); pages for id paging."""
-    pages = math.ceil(n / PAGE)
+    pages = math.ceil(n / page_size(entity))
     return max(pages, 1) if not entity.versioned else pages + 1
 
 
-def noop_requests() -> dict[str, int]:
+def noop_requests(api_version: str = reg.V2) -> dict[str, int]:
     """A run on unchanged data: 1 request per entity, 2 for the small ones listed in full every
     run (the page and the empty page that ends it), and 1 for the store check."""
-    return {"retailer": 1} | {e.name: 2 if e.deletions == "every_run" else 1 for e in reg.ENTITIES}
+    entities = [e.at(api_version) for e in reg.ENTITIES]
+    return {"retailer": 1} | {e.name: 2 if e.deletions == "every_run" else 1 for e in entities}
 
 
+@pytest.mark.parametrize("api_version", [reg.V2, reg.NEWEST])
 def test_first_second_and_mutated_runs_keep_the_database_equal(
-    connections: None, simulator: Any, db: Any, schema: str, airflow_db: None
+    connections: None,
+    simulator: Any,
+    db: Any,
+    schema: str,
+    airflow_db: None,
+    api_version: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """In each API version: the dated one lists inventory by POST and brands, suppliers, product
+    types and payment types with their delete feed, and reshapes sales and inventory."""
+    monkeypatch.setenv("LIGHTSPEED_API_VERSION", api_version)
+    entities = [e.at(api_version) for e in reg.ENTITIES]
     # (a) first run: every table equals the source.
-    state = simulator.state()
+    state = simulator.state(api_version)
     run = run_dag()
     assert run.state == "success"
-    assert_database_equals_source(db, schema, state)
-    assert_views_match(db, schema, state)
+    assert_database_equals_source(db, schema, state, api_version=api_version)
+    assert_views_match(db, schema, simulator.state())  # the views read typed columns: the same in both
     by_resource = requests_by_resource(simulator.stats())
-    for e in reg.ENTITIES:
+    assert {r["api_version"] for r in simulator.stats()["requests"]} == {api_version}
+    for e in entities:
         made = len(by_resource[e.name])
         assert made == minimum_requests(e, len(visible(e, state[e.name]))), (e.name, made)
     states = sync_state(db, schema)
@@ -63,7 +83,7 @@ def test_first_second_and_mutated_runs_keep_the_database_equal(
         " WHERE metadata->>'run_id' = %s AND action <> 'run_summary' ORDER BY id",
         (run.run_id,),
     ).fetchall()
-    for e in reg.ENTITIES:
+    for e in entities:
         mine = [ev for ev in events if ev[0] == e.name]
         assert [ev[1] for ev in mine] == ["started", "completed"], e.name
         assert mine[1][2] is not None and mine[1][3] == len(visible(e, state[e.name]))
@@ -92,7 +112,7 @@ def test_first_second_and_mutated_runs_keep_the_database_equal(
     run = run_dag()
     assert run.state == "success"
     stats = simulator.stats()
-    assert stats["by_resource"] == noop_requests()
+    assert stats["by_resource"] == noop_requests(api_version)
     assert snapshot(db, schema) == before  # synced_at included: nothing was rewritten
     second_log = entity_log(db, schema, run.run_id)
     assert all(m["rows_inserted"] + m["rows_updated"] == 0 for m in second_log.values())
@@ -109,13 +129,13 @@ def test_first_second_and_mutated_runs_keep_the_database_equal(
         edit_sales=3,
         categories={"delete": 1, "rename": 1, "new": 1},
     )["changed"]
-    state = simulator.state()
+    state = simulator.state(api_version)
     simulator.reset_stats()
     run = run_dag()
     assert run.state == "success"
-    assert_database_equals_source(db, schema, state)
+    assert_database_equals_source(db, schema, state, api_version=api_version)
     by_resource = requests_by_resource(simulator.stats())
-    for e in reg.ENTITIES:
+    for e in entities:
         reqs = by_resource[e.name]
         if e.deletions == "every_run":  # listed in full: from version 0, every page
             assert int(reqs[0]["query"]["after"]) == 0, e.name
@@ -124,14 +144,14 @@ def test_first_second_and_mutated_runs_keep_the_database_equal(
             assert all(int(r["query"]["after"]) >= cursors[e.name] for r in reqs), e.name
             assert int(reqs[0]["query"]["after"]) == cursors[e.name]
             n_changed = len(set(changed.get(e.name, [])))
-            assert len(reqs) == math.ceil(n_changed / PAGE) + 1, (e.name, len(reqs), n_changed)
+            assert len(reqs) == math.ceil(n_changed / page_size(e)) + 1, (e.name, len(reqs), n_changed)
     third_log = entity_log(db, schema, run.run_id)
     assert third_log["sales"]["rows_inserted"] + third_log["sales"]["rows_updated"] == len(set(changed["sales"]))
     assert third_log["product_categories"]["rows_deleted"] == 1
 
     # (d) with 429s (Retry-After as an HTTP date) and 5xx switched on: still equal.
     simulator.mutate(seed=8, update={"products": 3, "inventory": 3}, new={"sales": 5}, void_sales=2)
-    state = simulator.state()
+    state = simulator.state(api_version)
     simulator.reset_stats()
     simulator.faults(
         script=[429, 503, 429, 500, 502],
@@ -143,8 +163,8 @@ def test_first_second_and_mutated_runs_keep_the_database_equal(
     run = run_dag()
     simulator.faults()
     assert run.state == "success"
-    assert_database_equals_source(db, schema, state)
-    assert_views_match(db, schema, state)
+    assert_database_equals_source(db, schema, state, api_version=api_version)
+    assert_views_match(db, schema, simulator.state())
     statuses = simulator.stats()["by_status"]
     assert statuses.get("429", 0) >= 2 and statuses.get("503", 0) + statuses.get("500", 0) >= 2
     fourth_log = entity_log(db, schema, run.run_id)

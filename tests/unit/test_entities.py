@@ -60,3 +60,19 @@ def test_duplicate_name_is_an_error() -> None:
 def test_get_names_the_known_entities() -> None:
     with pytest.raises(KeyError, match="known: outlets"):
         reg.get("sale")
+
+
+def test_each_api_version_lists_an_entity_its_own_way() -> None:
+    """`Entity.at`: 2026-07 gives four reference lists a delete feed and inventory a POST listing;
+    later dated versions keep those changes; 2.0 and the entities that did not change are as declared."""
+    for name in ("brands", "suppliers", "product_types", "payment_types"):
+        old, new = reg.get(name).at(reg.V2), reg.get(name).at("2026-07")
+        assert (old.deletions, old.supports_deleted, old.reconciled) == ("every_run", False, True), name
+        assert (new.deletions, new.supports_deleted, new.reconciled) == ("feed", True, False), name
+    inventory = reg.get("inventory")
+    assert isinstance(inventory.at(reg.V2).paging, reg.VersionPaging)
+    posted = inventory.at("2026-07")
+    assert posted.paging == reg.PostedVersionPaging(max_size=5000) and posted.deletions == "feed"
+    assert inventory.at("2027-01") == posted and inventory.at("2026-04") == inventory
+    assert reg.get("sales").at("2026-07") is reg.get("sales")  # reshaped records, same listing
+    assert sorted(["2026-07", "2.0", "2026-04"], key=reg.version_key) == ["2.0", "2026-04", "2026-07"]

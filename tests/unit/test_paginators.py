@@ -10,7 +10,7 @@ import pytest
 from lightspeed_pipeline import entities as reg
 from lightspeed_pipeline.api.client import ClientConfig, LightspeedClient
 from lightspeed_pipeline.api.errors import LightspeedAPIError
-from lightspeed_pipeline.api.paginators import IdPaginator, VersionPaginator, paginator_for
+from lightspeed_pipeline.api.paginators import IdPaginator, PostedPaginator, VersionPaginator, paginator_for
 
 from simulator import Simulator
 from tests.unit.conftest import versioned_api
@@ -164,3 +164,24 @@ def test_the_registry_chooses_each_entitys_paginator() -> None:
             else:
                 assert isinstance(paginator, IdPaginator), entity.name
             assert (paginator.name, paginator.endpoint) == (entity.name, entity.endpoint)
+
+
+def test_the_posted_paginator_reads_2026_07_inventory_in_ascending_order(sim: Simulator) -> None:
+    """POST /inventory answers newest first unless told: the paginator says "asc" and moves the
+    cursor to each page's highest version, so every record is read once; an empty array ends it."""
+    before = len(sim.requests)
+    with LightspeedClient(
+        ClientConfig(base_url=sim.url, token=TOKEN, api_version="2026-07", api_base_path="/api/2026-07")
+    ) as client:
+        paginator = paginator_for(reg.get("inventory").at("2026-07"), client)
+        assert isinstance(paginator, PostedPaginator) and paginator.page_size == 5000
+        paginator.page_size = 60  # several pages at the test scale
+        pages = list(paginator.pages())
+    requests = sim.requests[before:]
+    records = [r for p in pages for r in p.records]
+    assert sorted(r["id"] for r in records) == sorted(r["id"] for r in listed(sim, "inventory", deleted=True))
+    versions = [r["version"] for r in records]
+    assert versions == sorted(versions) and "current_inventory_level" in records[0]
+    assert [r["method"] for r in requests] == ["POST"] * (len(pages) + 1)
+    assert [r["body"]["after"] for r in requests] == [0, *(p.max_version for p in pages)]
+    assert all(r["body"]["sort_direction"] == "asc" and r["body"]["include_deleted"] is True for r in requests)

@@ -26,7 +26,7 @@ def test_every_variable_is_declared_once_and_the_defaults_are_the_code_defaults(
     assert all(s.env.startswith("LIGHTSPEED_") and s.key == s.key.lower() for s in SETTINGS)
     client = {f.name: f.default for f in dataclasses.fields(ClientConfig)}
     for setting in settings.API_SETTINGS:
-        if setting.key != "token_url":  # derived from the host when unset
+        if setting.key not in ("token_url", "api_base_path"):  # derived from the host / the version when unset
             assert client[setting.key] == setting.default, setting.key
     db = {f.name: f.default for f in dataclasses.fields(DbSettings)}
     for setting in (*settings.DB_SETTINGS, settings.SCHEMA):
@@ -45,6 +45,8 @@ def test_every_variable_is_declared_once_and_the_defaults_are_the_code_defaults(
         (settings.LOCK_BUSY, "skip", "skip"),
         (settings.LOCK_TIMEOUT, "250ms", "250ms"),
         (settings.SYNC_SCHEDULE, "0 3 * * 1-5", "0 3 * * 1-5"),
+        (settings.API_VERSION, "2026-07", "2026-07"),
+        (settings.API_VERSION, "2.0", "2.0"),
     ],
 )
 def test_good_values_are_typed(setting: Setting, raw: str, value: Any) -> None:
@@ -64,6 +66,8 @@ def test_good_values_are_typed(setting: Setting, raw: str, value: Any) -> None:
         (settings.LOCK_BUSY, "later", "must be one of wait, skip, got 'later'"),
         (settings.STATEMENT_TIMEOUT, "1 minute", "must be a duration such as 15min"),
         (settings.RUN_DEADLINE_MIN, "soon", "must be a number, got 'soon'"),
+        (settings.API_VERSION, "2026-13", "must be an API version: 2.0 or a dated one, YYYY-MM"),
+        (settings.API_VERSION, "3.0", "must be an API version"),
     ],
 )
 def test_a_bad_value_names_the_variable_and_what_it_accepts(

@@ -1,6 +1,6 @@
 """HTTP transport for the Lightspeed Retail (X-Series) API: auth, retries, pacing.
 
-One request (`get_json`) goes through four steps, each a method: wait for the rate limit
+One request (`get_json`, `post_json`) goes through four steps, each a method: wait for the rate limit
 (`_pace`), send and classify the answer (`_attempt`: a body, a token to refresh, a
 retryable failure, or an error no retry can fix), refresh the OAuth token once on a 401
 (`_refresh_access`), and back off before a retry (`_back_off`). Retryable failures (429,
@@ -48,7 +48,8 @@ class ClientConfig:
 
     base_url: str  # scheme://host[:port], no trailing slash
     token: str = field(repr=False)  # access token (personal token, or the current OAuth access token)
-    api_base_path: str = "/api/2.0"
+    api_version: str = "2.0"  # "2.0" or a dated version "YYYY-MM" (how entities are listed: entities.Dated)
+    api_base_path: str = "/api/2.0"  # /api/<api_version> unless LIGHTSPEED_API_BASE_PATH says otherwise
     page_size: int = 1000
     timeout: float = 60.0  # read timeout, seconds
     connect_timeout: float = 10.0
@@ -210,16 +211,28 @@ class LightspeedClient:
 
         `what` names the entity and cursor for error messages ("sales after version 42").
         """
+        return self._request("GET", path, params=params, what=what)
+
+    def post_json(self, path: str, body: dict[str, Any], *, what: str) -> Any:
+        """POST `body` as JSON to `path` under the API root (a listing that takes its cursor in a
+        body: 2026-07's inventory) and return the decoded JSON answer; retried like a GET."""
+        return self._request("POST", path, body=body, what=what)
+
+    def _request(
+        self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None, what: str
+    ) -> Any:
         url = self.config.api_root + path
-        shown = f"GET {self.config.api_base_path.rstrip('/')}{path}"
+        shown = f"{method} {self.config.api_base_path.rstrip('/')}{path}"
         if params:
             shown += "?" + "&".join(f"{k}={v}" for k, v in params.items())
+        if body is not None:
+            shown += " " + json.dumps(body, separators=(",", ":"))
         waited = 0.0
         attempt = 0
         refreshed = False
         while True:
             self._pace(what)
-            outcome = self._attempt(url, params, what, shown, may_refresh=not refreshed)
+            outcome = self._attempt(method, url, params, body, what, shown, may_refresh=not refreshed)
             if outcome.body is not _NO_BODY:
                 return outcome.body
             if outcome.refresh:
@@ -243,13 +256,25 @@ class LightspeedClient:
         self.stats.paced += 1
         self.stats.paced_s += pause
 
-    def _attempt(self, url: str, params: dict[str, Any], what: str, shown: str, *, may_refresh: bool) -> _Attempt:
+    def _attempt(
+        self,
+        method: str,
+        url: str,
+        params: dict[str, Any] | None,
+        body: Any,
+        what: str,
+        shown: str,
+        *,
+        may_refresh: bool,
+    ) -> _Attempt:
         """Send the request once and classify the answer; raise when no retry can help."""
         self.stats.requests += 1
         sent = time.perf_counter()
         try:
-            # Not streamed: get() returns once the whole body is read, so this is the request's latency.
-            resp = self.session.get(url, params=params, timeout=(self.config.connect_timeout, self.config.timeout))
+            # Not streamed: request() returns once the whole body is read, so this is the request's latency.
+            resp = self.session.request(
+                method, url, params=params, json=body, timeout=(self.config.connect_timeout, self.config.timeout)
+            )
         except TRANSPORT_ERRORS as exc:
             self.stats.statuses[type(exc).__name__] += 1
             return _Attempt(reason=f"{type(exc).__name__}: {excerpt(str(exc), 200)}")

@@ -11,6 +11,10 @@ cursor moves (the cursor rule):
 * `IdPaging` -> `IdPaginator`: sends `page_size=N[&after=<id>]`; stops on an empty page or
   `page_info.has_next` false; the cursor moves to `page_info.last_seen`, else the last
   record's id, and must advance.
+* `PostedVersionPaging` -> `PostedPaginator` (2026-07 inventory): POSTs a JSON body `{after,
+  size, sort_direction: "asc", include_deleted}` (ascending said explicitly: the endpoint's
+  default is newest first, which a cursor would skip through); the answer is a bare array;
+  stops only on an empty one; the cursor moves to the highest record version, and must advance.
 
 A new style (a POST body, offset paging, an un-paged list, id paging newest first) is one
 more spec in `entities.py` and one more class here, registered in `PAGINATORS`.
@@ -30,7 +34,7 @@ from typing import Any
 
 from lightspeed_pipeline.api.client import LightspeedClient
 from lightspeed_pipeline.api.errors import LightspeedAPIError, excerpt
-from lightspeed_pipeline.entities import Entity, IdPaging, Paging, VersionPaging
+from lightspeed_pipeline.entities import Entity, IdPaging, Paging, PostedVersionPaging, VersionPaging
 from lightspeed_pipeline.records import as_bigint, record_id, version_of
 
 log = logging.getLogger(__name__)
@@ -194,6 +198,58 @@ class IdPaginator(Paginator):
         return records, has_next, (str(last) if last is not None else None)
 
 
+class PostedPaginator(Paginator):
+    """Records with version > `after` through a POST with the cursor in a JSON body (`PostedVersionPaging`)."""
+
+    cursor_kind = "version"
+
+    def __init__(
+        self,
+        client: LightspeedClient,
+        name: str,
+        endpoint: str,
+        *,
+        after: int,
+        include_deleted: bool = False,
+        size: int = 5000,
+    ) -> None:
+        super().__init__(client, name, endpoint)
+        self.after = after
+        self.include_deleted = include_deleted
+        self.page_size = size
+
+    def pages(self) -> Iterator[Page]:
+        cursor = self.after
+        number = 0
+        while True:
+            body = {
+                "after": cursor,
+                "size": self.page_size,
+                "sort_direction": "asc",
+                "include_deleted": self.include_deleted,
+            }
+            started = time.monotonic()
+            what = self.what(number + 1, cursor)
+            records = self.client.post_json(self.endpoint, body, what=what)
+            if not isinstance(records, list):
+                raise LightspeedAPIError(f"{what}: expected a JSON array, got {excerpt(repr(records), 200)}")
+            if not records:
+                return  # the stop rule: only an empty answer ends the listing
+            number += 1
+            versions = [v for v in map(version_of, records) if v is not None]
+            if not versions:
+                raise LightspeedAPIError(f"{what}: a page of {len(records)} records carries no version", permanent=True)
+            page_max = max(versions)  # the cursor rule: the highest record version, which must advance
+            if page_max <= cursor:
+                raise LightspeedAPIError(
+                    f"{what}: the cursor did not advance (page max version {page_max} <= after {cursor}); "
+                    "stopping instead of re-reading the same page forever",
+                    permanent=True,
+                )
+            yield Page(records, cursor, page_max, number, time.monotonic() - started)
+            cursor = page_max
+
+
 def paginator_for(entity: Entity, client: LightspeedClient, *, after: int = 0) -> Paginator:
     """The paginator of the entity's paging style; `after` is the version cursor to start above."""
     build = PAGINATORS.get(type(entity.paging))
@@ -211,7 +267,14 @@ def _by_id(entity: Entity, paging: Paging, client: LightspeedClient, after: int)
     return IdPaginator(client, entity.name, entity.endpoint, records=paging.records)
 
 
-PAGINATORS = {VersionPaging: _by_version, IdPaging: _by_id}
+def _posted(entity: Entity, paging: Paging, client: LightspeedClient, after: int) -> Paginator:
+    assert isinstance(paging, PostedVersionPaging)
+    return PostedPaginator(
+        client, entity.name, entity.endpoint, after=after, include_deleted=entity.supports_deleted, size=paging.max_size
+    )
+
+
+PAGINATORS = {VersionPaging: _by_version, IdPaging: _by_id, PostedVersionPaging: _posted}
 
 
 def prefetched(pages: Iterator[Page], *, join_timeout_s: float = 70.0) -> Iterator[Page]:

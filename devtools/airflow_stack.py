@@ -84,7 +84,7 @@ class AirflowStack:
     def __init__(
         self,
         pg_dsn: str,
-        env: dict[str, str],
+        env: dict[str, str | None],
         *,
         user: str = "admin",
         password: str | None = None,
@@ -95,7 +95,7 @@ class AirflowStack:
         """`root`: the checkout whose dags/ and plugins/ to deploy (bench/scheduler.py compares two);
         `settings`: Airflow settings (default: docker-compose.yaml's, `compose_settings()`);
         `extra_dags`: file name -> source of DAG files deployed beside the project's (a
-        downstream DAG a test schedules on an Asset)."""
+        downstream DAG a test schedules on an Asset); an `env` value of None unsets that variable."""
         self.pg_dsn = pg_dsn
         self.root = root
         self.home = Path(tempfile.mkdtemp(prefix="lightspeed-e2e-airflow-"))
@@ -108,7 +108,11 @@ class AirflowStack:
         self._token: str | None = None
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
         self.env.update(compose_settings() if settings is None else settings)
-        self.env.update(env)
+        for key, value in env.items():  # None: leave the variable unset
+            if value is None:
+                self.env.pop(key, None)
+            else:
+                self.env[key] = value
         dags_folder = root / "dags"
         if extra_dags:
             dags_folder = self.home / "dags"

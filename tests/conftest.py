@@ -32,6 +32,9 @@ os.environ["AIRFLOW__API_AUTH__JWT_SECRET"] = uuid.uuid4().hex * 2  # 64 charact
 # Fast retries in tests: the DAG reads these when it is built.
 os.environ["LIGHTSPEED_RETRY_DELAY_S"] = "1"
 os.environ.setdefault("LIGHTSPEED_TASK_RETRIES", "1")
+# The suite's API version where a test does not choose one (a new database would otherwise use the
+# newest, 2026-07): the tests about API versions set or unset it themselves.
+os.environ.setdefault("LIGHTSPEED_API_VERSION", "2.0")
 
 TOKEN = "lsxs_pt_test-token-0123456789"
 

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from lightspeed_pipeline import settings
+from lightspeed_pipeline.entities import V2
 from lightspeed_pipeline.settings import Setting, SettingError
 
 if TYPE_CHECKING:  # imported where used: the alerts (loaded when the DAG is parsed) need neither
@@ -229,8 +230,12 @@ def _setting(conn: Any, extra: dict[str, Any], setting: Setting) -> tuple[Any, s
     return (raw, f"environment variable {setting.env}") if raw is not None else None
 
 
-def client_config_from_connection(conn: Any) -> ClientConfig:
-    """Build a `ClientConfig` from an Airflow connection and `LIGHTSPEED_*` variables (unit-tested)."""
+def client_config_from_connection(conn: Any, api_version: str | None = None) -> ClientConfig:
+    """Build a `ClientConfig` from an Airflow connection and `LIGHTSPEED_*` variables (unit-tested).
+
+    `api_version`: the version to speak (the tasks pass the database's, see
+    `identity.effective_api_version`); without it, LIGHTSPEED_API_VERSION, else 2.0.
+    """
     from lightspeed_pipeline.api.client import ClientConfig
     from lightspeed_pipeline.api.oauth import OAuthConfig
 
@@ -244,7 +249,7 @@ def client_config_from_connection(conn: Any) -> ClientConfig:
         )
     values: dict[str, Any] = {}
     try:
-        values["api_version"] = settings.API_VERSION.read()
+        values["api_version"] = api_version or settings.API_VERSION.read() or V2
     except SettingError as exc:
         raise ConnectionConfigError(str(exc)) from None
     for setting in settings.API_SETTINGS:

@@ -61,6 +61,7 @@ Paging = VersionPaging | IdPaging | PostedVersionPaging
 # API versions: 2.0, then dated ones ("YYYY-MM", one a quarter), which compare as text.
 V2 = "2.0"
 NEWEST = "2026-07"  # the newest version the tests prove
+RETAILER_SCOPES = ("retailer:read", "payment_types:read")  # the store check, GET /retailer
 
 
 def version_key(version: str) -> tuple[int, str]:
@@ -146,7 +147,12 @@ class Entity:
     # matching none is stored all the same (`data_shape` 'unknown', counted by validation).
     shapes: tuple[Shape, ...] = ()
     dated: tuple[Dated, ...] = ()  # how dated API versions list it differently (see `at`)
+    scope: str = ""  # the OAuth scope its listing needs (the spec's "Requires:"); default `<name>:read`
     description: str = ""
+
+    @property
+    def read_scope(self) -> str:
+        return self.scope or f"{self.name}:read"
 
     def at(self, api_version: str) -> Entity:
         """This entity as `api_version` lists it: every `Dated` change since 2.0 up to that version."""
@@ -269,6 +275,7 @@ ENTITIES: tuple[Entity, ...] = (
     Entity(
         "brands",
         "/brands",
+        scope="products:read",
         columns=(col("name"),),
         deletions="every_run",
         dated=(Dated("2026-07", supports_deleted=True, deletions="feed"),),
@@ -285,6 +292,7 @@ ENTITIES: tuple[Entity, ...] = (
     Entity(
         "product_types",
         "/product_types",
+        scope="products:read",
         columns=(col("name"),),
         deletions="every_run",
         dated=(Dated("2026-07", supports_deleted=True, deletions="feed"),),
@@ -293,6 +301,7 @@ ENTITIES: tuple[Entity, ...] = (
     Entity(
         "product_categories",
         "/product_categories",
+        scope="products:read",
         columns=(
             col("name"),
             col("parent_category_id", ref="product_categories"),
@@ -305,6 +314,7 @@ ENTITIES: tuple[Entity, ...] = (
     Entity(
         "customer_groups",
         "/customer_groups",
+        scope="customers:read",
         columns=(col("name"), col("group_id")),
         supports_deleted=True,
         description="Customer groups.",

@@ -80,6 +80,7 @@ def health_snapshot(warehouse: Warehouse, *, history: int = HISTORY_RUNS) -> dic
         "last_run": runs[-1] if runs else None,
         "recent_failures": failures,
         "business": business,
+        "api_version": rows["api_version"],  # the Lightspeed API version the database is filled with
         "time_zone": zone_name,
         "generated_at": datetime.now(UTC),
     }

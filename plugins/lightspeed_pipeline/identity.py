@@ -10,13 +10,23 @@ before this check adopts its store too. Afterwards:
   a run still makes one request per entity on unchanged data;
 * switching stores happens only on purpose: a new `LIGHTSPEED_SCHEMA` (a separate copy), or
   the `switch_store` param naming the new store, which empties the tables and starts over.
+
+The API version the database is filled with is recorded beside its store (`sync_store.api_version`)
+and kept until LIGHTSPEED_API_VERSION names another one (`effective_api_version`). Switching needs
+no full refresh: a record's version is the same number whichever API version serves it, so each
+entity continues from its cursor; an entity the new version reshapes (sales, inventory) is read
+once from 0 and its rows restated in the new shape (`sync.plan_sync`'s `restate`), so its new
+columns fill and `data` is what the new version sends.
 """
 
 from __future__ import annotations
 
 import logging
 
+from lightspeed_pipeline import settings
 from lightspeed_pipeline.api.client import LightspeedClient
+from lightspeed_pipeline.api.errors import LightspeedAuthError
+from lightspeed_pipeline.entities import NEWEST, RETAILER_SCOPES
 from lightspeed_pipeline.warehouse.connection import Warehouse
 from lightspeed_pipeline.warehouse.identity import (
     ADOPTED,
@@ -54,13 +64,30 @@ def mismatch_message(mine: StoredIdentity, theirs: RetailStore, api_url: str, sw
     )
 
 
+def effective_api_version(warehouse: Warehouse) -> str:
+    """The API version to speak: LIGHTSPEED_API_VERSION when set, else the one the database is
+    filled with, else (a new database) the newest the tests prove."""
+    configured = settings.API_VERSION.read()
+    if configured:
+        return str(configured)
+    mine = stored_identity(warehouse)
+    return mine.api_version if mine is not None and mine.api_version else NEWEST
+
+
 def verify_store(warehouse: Warehouse, client: LightspeedClient, *, switch_to: str | None = None) -> str:
     """Adopt, confirm or (on purpose) switch the store; raise `StoreMismatchError` otherwise.
+    Records the API version the client speaks as the one the database is filled with.
 
     Returns what happened: "adopted", "verified" or "switched". The API is asked before the
     transaction opens, so no lock is held across the HTTP request.
     """
-    theirs = RetailStore.from_api(client.retailer())
+    try:
+        theirs = RetailStore.from_api(client.retailer())
+    except LightspeedAuthError as exc:
+        if exc.status != 403:
+            raise
+        scopes = " and ".join(f"`{s}`" for s in RETAILER_SCOPES)
+        raise LightspeedAuthError(f"{exc} The store check needs the {scopes} scopes.", status=403) from None
     api_url = client.config.api_root
 
     def decide(mine: StoredIdentity | None) -> str:
@@ -72,7 +99,13 @@ def verify_store(warehouse: Warehouse, client: LightspeedClient, *, switch_to: s
             return SWITCHED
         raise StoreMismatchError(mismatch_message(mine, theirs, api_url, switch_to))
 
-    outcome, mine = remember_store(warehouse, theirs, api_url, decide)
+    version = client.config.api_version
+    outcome, mine = remember_store(warehouse, theirs, api_url, decide, api_version=version)
+    if mine is not None and outcome == VERIFIED and mine.api_version != version:
+        log.warning("API version switched: %s -> %s (no full refresh needed)", mine.api_version, version)
+        SyncLedger(warehouse).log_event(
+            "all", "api_version", "completed", metadata={"from": mine.api_version, "to": version}
+        )
     if outcome != VERIFIED:
         SyncLedger(warehouse).log_event(
             "all",
@@ -92,6 +125,6 @@ def verify_store(warehouse: Warehouse, client: LightspeedClient, *, switch_to: s
 def ensure_same_store(warehouse: Warehouse, client: LightspeedClient) -> None:
     """Before an entity task reads records: no request when its API root is the verified one."""
     mine = stored_identity(warehouse)
-    if mine is not None and mine.api_url == client.config.api_root:
+    if mine is not None and (mine.api_url, mine.api_version) == (client.config.api_root, client.config.api_version):
         return
     verify_store(warehouse, client)

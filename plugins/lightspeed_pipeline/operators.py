@@ -57,12 +57,14 @@ def api_client(api_conn_id: str, warehouse: Any) -> Iterator[Any]:
     """A Lightspeed client for the task; with OAuth its tokens rotate durably in the target DB
     (a token vault on a connection of its own). A connection the sync cannot use fails the
     task at once (no retry fixes a typo)."""
+    from lightspeed_pipeline.api.client import LightspeedClient
     from lightspeed_pipeline.hooks import LightspeedHook
+    from lightspeed_pipeline.identity import effective_api_version
     from lightspeed_pipeline.warehouse.tokens import PostgresTokenVault
 
     hook = LightspeedHook(api_conn_id)
     try:
-        config = hook.get_config()
+        config = hook.get_config(api_version=effective_api_version(warehouse))
     except SettingError as exc:
         raise fail_fast(exc) from None
     vault_db = warehouse.sibling() if config.oauth is not None else None
@@ -70,7 +72,7 @@ def api_client(api_conn_id: str, warehouse: Any) -> Iterator[Any]:
         vault = None
         if vault_db is not None and config.oauth is not None:
             vault = PostgresTokenVault(vault_db, config.oauth, config.base_url)
-        with hook.get_conn(token_vault=vault) as client:
+        with LightspeedClient(config, token_vault=vault) as client:
             yield client
     finally:
         if vault_db is not None:

@@ -177,8 +177,10 @@ LOCK_TIMEOUT = Setting(
     "`lock_timeout` of every sync transaction (a PostgreSQL duration)", extra_of=POSTGRES_CONN_ID,
 )  # fmt: skip
 API_VERSION = Setting(
-    "api_version", "version", "2.0", "task",
-    "the Lightspeed API version the sync speaks (its base path: /api/<version>)",
+    "api_version", "version", None, "task",
+    "the Lightspeed API version the sync speaks (its base path: /api/<version>); unset: the version the"
+    " database was filled with, 2026-07 for a new one; another value switches it",
+    default_doc="the database's",
 )  # fmt: skip
 API_BASE_PATH = _api(
     "api_base_path", "text", None, "the API's base path, when not /api/<LIGHTSPEED_API_VERSION> (a proxy)",

@@ -23,7 +23,7 @@ from lightspeed_pipeline.api.client import LightspeedClient
 from lightspeed_pipeline.api.errors import LightspeedAPIError
 from lightspeed_pipeline.api.paginators import Page, paginator_for, prefetched
 from lightspeed_pipeline.entities import Entity
-from lightspeed_pipeline.mapping import prepare_page
+from lightspeed_pipeline.mapping import prepare_page, shape_of
 from lightspeed_pipeline.metrics import METRIC_KEYS as METRIC_KEYS  # the documented sync_log.metadata keys
 from lightspeed_pipeline.metrics import METRICS as METRICS
 from lightspeed_pipeline.metrics import progress_line
@@ -64,6 +64,7 @@ class SyncResult:
     run_id: str | None = None
     try_number: int | None = None  # the Airflow try (the health page links the failure to its log)
     full_refresh: bool = False
+    api_version: str | None = None  # the Lightspeed API version the sync read with
     last_version: int | None = None
     first_version: int | None = None
     pages: int = 0
@@ -104,6 +105,7 @@ class SyncResult:
             "run_id": self.run_id,
             "try_number": self.try_number,
             "full_refresh": self.full_refresh,
+            "api_version": self.api_version,
             "start_version": self.start_version,
             "first_version": self.first_version,
             "last_version": self.last_version,
@@ -193,14 +195,25 @@ class SyncPlan:
     # reconciliation, an overlap) runs at least up to it. An incremental read has none: the
     # API's `version.max` is the page's own highest version, not the listing's.
     bound: int | None
+    # The API version changed since the entity's last successful sync and it has published
+    # record shapes: it is read from 0 once, and every row still in another shape is restated
+    # (same version, new shape: its new columns filled); the other entities go on from their cursor.
+    restate: bool = False
 
 
 def plan_sync(
-    entity: Entity, state: SyncStart, *, full_refresh: bool, overlap: int, reconcile_every_days: float
+    entity: Entity,
+    state: SyncStart,
+    *,
+    full_refresh: bool,
+    overlap: int,
+    reconcile_every_days: float,
+    api_version: str | None = None,
 ) -> SyncPlan:
     new = not state.last_version and state.status_before != "success"  # listed in full, but not new
     reconcile = reconciles(entity, state, full_refresh=full_refresh, every_days=reconcile_every_days)
-    after = 0 if (full_refresh or reconcile) else max(0, (state.last_version or 0) - overlap)
+    restate = bool(entity.shapes) and None not in (state.api_version, api_version) and state.api_version != api_version
+    after = 0 if (full_refresh or reconcile or restate) else max(0, (state.last_version or 0) - overlap)
     bound = state.last_version if entity.versioned and state.last_version and after < state.last_version else None
     return SyncPlan(
         action=HISTORICAL if (full_refresh or new) else INCREMENTAL,
@@ -208,6 +221,7 @@ def plan_sync(
         reconcile=reconcile,
         stored_upto=state.last_version,
         bound=bound,
+        restate=restate,
     )
 
 
@@ -306,9 +320,11 @@ class Progress:
 
 
 def failure_message(entity: Entity, exc: BaseException, page: Page | None) -> str:
-    """One line naming the entity, the page (its cursor) and the cause."""
+    """One line naming the entity, the page (its cursor) and the cause (for a 403: the scope)."""
     if isinstance(exc, LightspeedAPIError):
         message = str(exc)  # already "<entity> (page N, after version V): <why>"
+        if exc.status == 403:
+            message += f" The {entity.name} listing needs the `{entity.read_scope}` scope."
         return message if message.startswith(entity.name) else f"{entity.name}: {message}"
     if getattr(exc, "permanent", False):
         return f"{entity.name}: {exc}"
@@ -356,6 +372,7 @@ class EntitySync:
             full_refresh=full_refresh,
             overlap=self.client.config.version_overlap,
             reconcile_every_days=reconcile_every_days,
+            api_version=self.client.config.api_version,
         )
         result = SyncResult(
             entity=entity.name,
@@ -364,6 +381,7 @@ class EntitySync:
             run_id=self.run_id,
             try_number=self.try_number,
             full_refresh=full_refresh,
+            api_version=self.client.config.api_version,
         )
         self._log_start(plan, full_refresh)
         progress = Progress(entity, started=started, bound=plan.bound, every_s=progress_every_s)
@@ -409,12 +427,14 @@ class EntitySync:
                 "after": plan.after if versioned else None,
                 "full_refresh": full_refresh,
                 "reconcile": plan.reconcile,
+                "restate": plan.restate,
             },
         )
         log.info(
-            "%s: %s from version %s (page_size=%d)%s",
-            self.entity.name, plan.action, plan.after, self.client.config.page_size,
+            "%s: %s from version %s (page_size=%d, API %s)%s%s",
+            self.entity.name, plan.action, plan.after, self.client.config.page_size, self.client.config.api_version,
             "; complete listing, reconciled" if plan.reconcile else "",
+            "; the API version changed: restating rows in its record shape" if plan.restate else "",
         )  # fmt: skip
 
     def _write(self, page: Page, plan: SyncPlan, result: SyncResult, reconciliation: Reconciliation | None) -> None:
@@ -465,8 +485,11 @@ class EntitySync:
             keyed.append((record, rid, version_of(record) if rid is not None else None))
         if all(v is not None and v > stored_upto for _, _, v in keyed):
             return records, 0
-        candidates = [(rid, v) for _, rid, v in keyed if rid is not None]
-        newer = self.writer.newer_ids(self.entity, [rid for rid, _ in candidates], [v for _, v in candidates])
+        candidates = [(record, rid, v) for record, rid, v in keyed if rid is not None]
+        shapes = [shape_of(self.entity, r) if isinstance(r, dict) else None for r, _, _ in candidates]
+        newer = self.writer.newer_ids(
+            self.entity, [rid for _, rid, _ in candidates], [v for _, _, v in candidates], shapes
+        )
         kept = [r for r, rid, _ in keyed if rid is None or rid in newer]  # no id: still a reject
         return kept, len(records) - len(kept)
 
@@ -474,7 +497,12 @@ class EntitySync:
         entity = self.entity
         result.duration_s = time.monotonic() - started
         result.http = self.client.stats.as_dict()
-        self.ledger.finish(entity, warning=result.health_warning, reconciled=result.reconciled)
+        self.ledger.finish(
+            entity,
+            warning=result.health_warning,
+            reconciled=result.reconciled,
+            api_version=self.client.config.api_version,
+        )
         self._log_outcome(result, "completed")
         stats = self.client.stats
         log.info(

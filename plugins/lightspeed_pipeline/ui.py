@@ -334,8 +334,9 @@ def render_html(snapshot: dict[str, Any], ui_base: str = "") -> str:
 <title>Lightspeed sync health</title><style>{STYLE}</style>{THEME_SCRIPT}</head><body>
 <h2>Lightspeed sync health <span class="pill" id="overall" style="background:{COLORS.get(overall, "#71717a")}">
 {esc(overall)}</span></h2>
-<p>{run_line}. <span class="muted small">Times in {esc(clock.zone_name)} (the outlets' zone); this page
-refreshes every minute.</span></p>
+<p>{run_line}. <span class="muted small">Lightspeed API
+<span id="api-version">{esc(snapshot.get("api_version") or "?")}</span>.
+Times in {esc(clock.zone_name)} (the outlets' zone); this page refreshes every minute.</span></p>
 {_business_strip(snapshot.get("business"))}
 <section><h3>Runs</h3>{_runs_panel(snapshot["runs"], clock)}</section>
 <section><h3>Entities</h3>

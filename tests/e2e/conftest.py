@@ -7,9 +7,11 @@ import json
 from devtools.simproc import SimulatorProcess
 
 
-def sync_env(sim: SimulatorProcess, pg_dsn: str, schema: str) -> dict[str, str]:
-    """The recommended connection forms (no extra on the API connection) and fast retries."""
+def sync_env(sim: SimulatorProcess, pg_dsn: str, schema: str, api_version: str | None = "2.0") -> dict[str, str | None]:
+    """The recommended connection forms (no extra on the API connection) and fast retries;
+    `api_version` None leaves LIGHTSPEED_API_VERSION unset (the database decides: the newest for a new one)."""
     return {
+        "LIGHTSPEED_API_VERSION": api_version,
         "AIRFLOW_CONN_LIGHTSPEED_API": json.dumps({"conn_type": "http", "host": sim.url, "password": sim.token}),
         "AIRFLOW_CONN_LIGHTSPEED_POSTGRES": pg_dsn,
         "LIGHTSPEED_SCHEMA": schema,

@@ -30,6 +30,7 @@ from tests.e2e.conftest import sync_env
 from tests.integration.helpers import assert_database_equals_source, sync_state
 
 DAG_ID = "lightspeed_sync"
+API = reg.NEWEST  # LIGHTSPEED_API_VERSION unset: a new database is filled through the newest API version
 
 
 # A downstream DAG, as a data team would write one: scheduled on the sales table's Asset.
@@ -49,7 +50,7 @@ with DAG("{DOWNSTREAM_ID}", schedule=[entity_asset("sales")], start_date=datetim
 @pytest.fixture
 def stack(pg_dsn: str, schema: str) -> Iterator[tuple[AirflowStack, SimulatorProcess]]:
     with SimulatorProcess(token=TOKEN) as sim:
-        env = sync_env(sim, pg_dsn, schema)
+        env = sync_env(sim, pg_dsn, schema, api_version=None)  # a new database: the newest API version
         with AirflowStack(pg_dsn, env, extra_dags={"downstream_sales.py": DOWNSTREAM}) as st:
             yield st, sim
 
@@ -113,7 +114,9 @@ def test_the_deployment_under_a_real_scheduler(
     assert runs[0]["run_type"] == "scheduled"
     first = st.wait_run(DAG_ID, runs[0]["dag_run_id"])
     assert first["state"] == "success", _states(st, first["dag_run_id"])
-    assert_database_equals_source(db, schema, sim.state())
+    assert_database_equals_source(db, schema, sim.state(API), api_version=API)
+    assert db.execute(f'SELECT api_version FROM "{schema}".sync_store').fetchone() == (API,)
+    assert {r["api_version"] for r in sim.stats()["requests"]} == {API}
     # The sales table changed (its historical import): the downstream DAG runs once.
     downstream = st._wait(lambda: st.runs(DOWNSTREAM_ID), 60, "the Asset-triggered downstream run")
     assert len(downstream) == 1 and downstream[0]["run_type"] == "asset_triggered"
@@ -137,6 +140,7 @@ def test_the_deployment_under_a_real_scheduler(
     body = st.call("GET", "/lightspeed/api/health")
     by_entity = {e["entity_type"]: e for e in body["entities"]}
     assert body["overall"] == "ALERT" and by_entity["customers"]["sync_status"] == "ALERT"
+    assert body["api_version"] == API
     assert by_entity["products"]["sync_status"] == "OK"
 
     # The data team fixes the cause and clears the failed group with its downstream.
@@ -151,7 +155,7 @@ def test_the_deployment_under_a_real_scheduler(
     _, cleared_run, clear_s = _timed_run(st, clear)
     assert set(cleared_ids) == {"customers.sync", "sales.sync", "finalize"}
     assert cleared_run["state"] == "success", _states(st, failed_id)
-    assert_database_equals_source(db, schema, sim.state())
+    assert_database_equals_source(db, schema, sim.state(API), api_version=API)
     assert st.call("GET", "/lightspeed/api/health")["overall"] == "OK"
     report["clear_customers_group_s"] = round(clear_s, 2)
 
@@ -167,7 +171,7 @@ def test_the_deployment_under_a_real_scheduler(
     tis = st.task_instances(DAG_ID, one_id)
     assert not [t for t in skipped if _ran_in_a_worker(tis[t])], {t: tis[t] for t in skipped}
     assert {t for t, ti in tis.items() if _ran_in_a_worker(ti)} == {"migrate", "customers.sync", "finalize"}
-    assert_database_equals_source(db, schema, sim.state(), only=("customers",))
+    assert_database_equals_source(db, schema, sim.state(API), only=("customers",), api_version=API)
     report["one_entity_run_s"] = round(one_s, 2)
 
     # The fixed cost of a run: nothing changed, one or two requests per entity, 0 rows.
@@ -184,7 +188,7 @@ def test_the_deployment_under_a_real_scheduler(
     report["noop_run_s"] = [round(s, 2) for s in noop_s]
     report["noop_worker_tasks"] = len(workers)
     report["noop_task_s_mean"] = round(sum(float(ti["duration"] or 0) for ti in workers) / len(workers), 3)
-    assert_database_equals_source(db, schema, sim.state())
+    assert_database_equals_source(db, schema, sim.state(API), api_version=API)
 
     request.config.stash.setdefault(E2E_REPORT, {}).update(report)  # printed in pytest's summary (tests/conftest.py)
 

@@ -87,10 +87,12 @@ def assert_database_equals_source(
     state: dict[str, list[dict[str, Any]]],
     only: tuple[str, ...] | None = None,
     api_version: str = reg.V2,
+    compare_data: bool = True,
 ) -> None:
     """Every table (or those in `only`) equals the simulator as `api_version` serves it (`state`
     from `simulator.state(api_version)`): ids, versions, deleted_at, data, the typed columns, and
-    the sale children."""
+    the sale children. `compare_data` False (after switching API versions, when rows not changed
+    since keep the shape they were sent in) compares all but `data`."""
     for base in reg.ENTITIES:
         if only is not None and base.name not in only:
             continue
@@ -106,9 +108,9 @@ def assert_database_equals_source(
             got = have[rid]
             assert got[0] == version, (entity.name, rid, "version", got[0], version)
             assert got[1] == deleted, (entity.name, rid, "deleted_at", got[1], deleted)
-            assert _same_json(got[2], data), (entity.name, rid, "data differs")
-        assert_typed_columns(db, schema, entity, [w[2] for w in want.values()])
-    if only is not None and "sales" not in only:
+            assert not compare_data or _same_json(got[2], data), (entity.name, rid, "data differs")
+        assert_typed_columns(db, schema, entity, [w[2] for w in want.values()], with_shape=compare_data)
+    if (only is not None and "sales" not in only) or not compare_data:
         return
     sales = {s["id"]: s for s in state["sales"]}
     for child in reg.get("sales").children:
@@ -137,13 +139,16 @@ def _as_stored(type_: str, value: Any) -> Any:
     return value
 
 
-def assert_typed_columns(db: Any, schema: str, entity: reg.Entity, records: list[dict[str, Any]]) -> None:
-    """The typed columns (and `data_shape`) of the rows of `records` are what the reader makes of
-    each record, whatever its shape."""
+def assert_typed_columns(
+    db: Any, schema: str, entity: reg.Entity, records: list[dict[str, Any]], *, with_shape: bool = True
+) -> None:
+    """The typed columns (and `data_shape`, with `with_shape`) of the rows of `records` are what the
+    reader makes of each record, whatever its shape."""
     prepared = prepare_page(entity, records)
     if not prepared.rows:
         return
-    columns = [(c.name, c.type) for c in entity.columns] + ([("data_shape", "text")] if entity.shapes else [])
+    shape = [("data_shape", "text")] if entity.shapes and with_shape else []
+    columns = [(c.name, c.type) for c in entity.columns] + shape
     names = [n for n, _ in columns]
     stored = {
         r[0]: r[1:]
@@ -160,6 +165,22 @@ def assert_typed_columns(db: Any, schema: str, entity: reg.Entity, records: list
             row["id"],
             {n: (g, w) for n, g, w in zip(names, got, want, strict=True) if g != w},
         )
+    for child in entity.children:  # a sale's line items and payments, typed, whatever the sale's shape
+        cols = [(c.name, c.type) for c in child.columns]
+        parents = [row["id"] for row in prepared.rows]
+        stored_children = {
+            (r[0], r[1]): r[2:]
+            for r in db.execute(
+                f'SELECT {child.parent_key}, position, {", ".join(n for n, _ in cols)} FROM "{schema}"."{child.table}"'
+                f" WHERE {child.parent_key} = ANY(%s)",
+                (parents,),
+            ).fetchall()
+        }
+        wanted = {
+            (kid[child.parent_key], kid["position"]): tuple(_as_stored(t, kid.get(n)) for n, t in cols)
+            for kid in prepared.children.get(child.name, [])
+        }
+        assert stored_children == wanted, (child.table, len(stored_children), len(wanted))
 
 
 def snapshot(db: Any, schema: str) -> dict[str, list[tuple[Any, ...]]]:

@@ -307,7 +307,7 @@ def test_migration_0006_classifies_the_rows_already_stored(db: Any, warehouse: A
         ("i1", json.dumps({"id": "i1", "inventory_level": 3}), "i2",
          json.dumps({"id": "i2", "current_inventory_level": 3, "reorder_target": 9})),
     )  # fmt: skip
-    assert apply_migrations(warehouse)["applied"] == ["0006_record_shapes.sql"]
+    assert apply_migrations(warehouse)["applied"][0] == "0006_record_shapes.sql"
     sales = db.execute(
         f'SELECT id, data_shape, return_for, total_price_incl_tax FROM "{schema}".lightspeed_sales ORDER BY id'
     ).fetchall()

@@ -74,6 +74,7 @@ def test_a_failed_entity_is_alert_until_a_successful_rerun(
     by_name = {e["entity_type"]: e for e in body["entities"]}
     assert by_name["products"]["sync_status"] == "ALERT" and by_name["products"]["status"] == "failed"
     assert "HTTP 403" in by_name["products"]["error_message"]
+    assert "needs the `products:read` scope" in by_name["products"]["error_message"]  # names the missing scope
     assert [f["resolved"] for f in body["recent_failures"] if f["entity"] == "products"] == [False]
     page = client.get("/lightspeed/health", headers=auth).text
     assert "latest sync failed" in page and "resolved by a later sync" not in page

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from lightspeed_pipeline import entities as reg
 from lightspeed_pipeline.entities import Entity, RegistryError, order_entities
@@ -76,3 +78,18 @@ def test_each_api_version_lists_an_entity_its_own_way() -> None:
     assert inventory.at("2027-01") == posted and inventory.at("2026-04") == inventory
     assert reg.get("sales").at("2026-07") is reg.get("sales")  # reshaped records, same listing
     assert sorted(["2026-07", "2.0", "2026-04"], key=reg.version_key) == ["2.0", "2026-04", "2026-07"]
+
+
+def test_every_entity_names_the_oauth_scope_its_listing_needs() -> None:
+    """From the 2026-07 description's "Requires:" lines (the README lists them)."""
+    scopes = {e.name: e.read_scope for e in reg.ENTITIES}
+    assert scopes == {
+        "outlets": "outlets:read", "registers": "registers:read", "users": "users:read", "taxes": "taxes:read",
+        "payment_types": "payment_types:read", "brands": "products:read", "suppliers": "suppliers:read",
+        "product_types": "products:read", "product_categories": "products:read",
+        "customer_groups": "customers:read", "products": "products:read", "customers": "customers:read",
+        "inventory": "inventory:read", "sales": "sales:read",
+    }  # fmt: skip
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for scope in {*scopes.values(), *reg.RETAILER_SCOPES}:
+        assert f"{scope}" in readme, scope

@@ -32,7 +32,8 @@ SELECT
     v.checked_at AS validated_at,
     ROUND((EXTRACT(EPOCH FROM l.warn_after) / 3600)::numeric, 2) AS warning_after_hours,
     ROUND((EXTRACT(EPOCH FROM l.alert_after) / 3600)::numeric, 2) AS alert_after_hours,
-    v.unknown_shape_count
+    v.unknown_shape_count,
+    s.api_version
 FROM sync_state s
 CROSS JOIN limits l
 LEFT JOIN LATERAL (

@@ -40,19 +40,21 @@ class RetailStore:
 
 @dataclass(frozen=True)
 class StoredIdentity:
-    """The store the warehouse mirrors, the API root it was last verified at, and since when."""
+    """The store the warehouse mirrors, the API root it was last verified at, since when, and the
+    API version it is filled with."""
 
     store: RetailStore
     api_url: str
     adopted_at: Any
+    api_version: str | None = None
 
 
 def _identity(row: Any) -> StoredIdentity | None:
-    return StoredIdentity(RetailStore(row[0], row[1], row[2]), row[3], row[4]) if row else None
+    return StoredIdentity(RetailStore(row[0], row[1], row[2]), row[3], row[4], row[5]) if row else None
 
 
 def _select(warehouse: Warehouse) -> sql.Composed:
-    return sql.SQL("SELECT retailer_id, domain_prefix, name, api_url, adopted_at FROM {}").format(
+    return sql.SQL("SELECT retailer_id, domain_prefix, name, api_url, adopted_at, api_version FROM {}").format(
         warehouse.table("sync_store")
     )
 
@@ -67,26 +69,33 @@ def remember_store(
     theirs: RetailStore,
     api_url: str,
     decide: Callable[[StoredIdentity | None], str],
+    api_version: str | None = None,
 ) -> tuple[str, StoredIdentity | None]:
     """In one transaction holding the `sync_store` row: `decide(mine)` says what the API's store
     is to this warehouse (ADOPTED, VERIFIED or SWITCHED, or raises), then the row is written
-    (a switch first empties the copy). Returns (the outcome, what was stored before)."""
+    (a switch first empties the copy) with the API version the warehouse is filled with from now
+    on. Returns (the outcome, what was stored before)."""
     with warehouse.transaction() as conn:
         mine = _identity(conn.execute(_select(warehouse) + sql.SQL(" FOR UPDATE")).fetchone())
         outcome = decide(mine)
         if outcome == SWITCHED:
             _empty_the_copy(warehouse, conn)
-        unchanged = mine is not None and outcome == VERIFIED and (mine.api_url, mine.store) == (api_url, theirs)
+        unchanged = (
+            mine is not None
+            and outcome == VERIFIED
+            and (mine.api_url, mine.store, mine.api_version) == (api_url, theirs, api_version)
+        )
         if not unchanged:
             conn.execute(
                 sql.SQL(
-                    "INSERT INTO {t} AS s (retailer_id, domain_prefix, name, api_url) VALUES (%s, %s, %s, %s)"
+                    "INSERT INTO {t} AS s (retailer_id, domain_prefix, name, api_url, api_version)"
+                    " VALUES (%s, %s, %s, %s, %s)"
                     " ON CONFLICT (singleton) DO UPDATE SET retailer_id = excluded.retailer_id,"
                     " domain_prefix = excluded.domain_prefix, name = excluded.name, api_url = excluded.api_url,"
-                    " verified_at = now(),"
+                    " api_version = excluded.api_version, verified_at = now(),"
                     " adopted_at = CASE WHEN s.retailer_id = excluded.retailer_id THEN s.adopted_at ELSE now() END"
                 ).format(t=warehouse.table("sync_store")),
-                (theirs.id, theirs.domain_prefix, theirs.name, api_url),
+                (theirs.id, theirs.domain_prefix, theirs.name, api_url, api_version),
             )
     return outcome, mine
 

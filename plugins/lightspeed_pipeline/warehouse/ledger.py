@@ -27,6 +27,7 @@ class SyncStart:
     last_version: int | None
     status_before: str | None
     last_reconciled_at: Any = None  # datetime of the last complete, reconciled listing
+    api_version: str | None = None  # the API version of the entity's last successful sync
 
 
 class SyncLedger:
@@ -45,12 +46,12 @@ class SyncLedger:
                     " VALUES (%(e)s, 'running', now(), %(run)s)"
                     " ON CONFLICT (entity_type) DO UPDATE SET status = 'running', error_message = NULL,"
                     " last_attempt_at = now(), last_run_id = %(run)s, updated_at = now()"
-                    " RETURNING s.last_version, (SELECT status FROM before), s.last_reconciled_at"
+                    " RETURNING s.last_version, (SELECT status FROM before), s.last_reconciled_at, s.api_version"
                 ).format(st=self.warehouse.table("sync_state")),
                 {"e": entity.name, "run": run_id},
             ).fetchone()
         assert row is not None
-        return SyncStart(last_version=row[0], status_before=row[1], last_reconciled_at=row[2])
+        return SyncStart(last_version=row[0], status_before=row[1], last_reconciled_at=row[2], api_version=row[3])
 
     def log_event(
         self,
@@ -81,17 +82,20 @@ class SyncLedger:
                 ),
             )
 
-    def finish(self, entity: Entity, *, warning: str | None = None, reconciled: bool = False) -> None:
-        """Mark a sync successful; `warning` (or its absence) replaces the entity's standing warning."""
+    def finish(
+        self, entity: Entity, *, warning: str | None = None, reconciled: bool = False, api_version: str | None = None
+    ) -> None:
+        """Mark a sync successful (through `api_version`); `warning` (or its absence) replaces the
+        entity's standing warning."""
         with self.warehouse.transaction() as conn:
             conn.execute(
                 sql.SQL(
                     "UPDATE {st} SET status = 'success', error_message = NULL, last_sync_time = now(),"
                     " warning_message = %s,"
                     " last_reconciled_at = CASE WHEN %s THEN now() ELSE last_reconciled_at END,"
-                    " updated_at = now() WHERE entity_type = %s"
+                    " api_version = coalesce(%s, api_version), updated_at = now() WHERE entity_type = %s"
                 ).format(st=self.warehouse.table("sync_state")),
-                (warning[:MAX_MESSAGE] if warning else None, reconciled, entity.name),
+                (warning[:MAX_MESSAGE] if warning else None, reconciled, api_version, entity.name),
             )
 
     def fail(self, entity: Entity, message: str) -> None:

@@ -46,6 +46,15 @@ _NEWER = (
     " OR ({s}.version IS NOT NULL AND (t.version IS NULL OR {s}.version > t.version))"
     " OR (t.deleted_at IS NOT NULL AND {s}.deleted_at IS NULL)"
 )
+# ... or, for an entity with published record shapes, the same version now comes in another
+# shape (after the API version was switched, its listing restates every row in the new shape).
+_RESHAPED = " OR ({s}.version = t.version AND {s}.data_shape IS DISTINCT FROM t.data_shape)"
+
+
+def _newer(entity: Entity, alias: str) -> sql.Composable:
+    """`_NEWER` for `entity` (with `_RESHAPED` where it has shapes), the incoming row as `alias`."""
+    text = _NEWER + (_RESHAPED if entity.shapes else "")
+    return sql.SQL(text).format(s=sql.Identifier(alias))
 
 
 @dataclass
@@ -97,8 +106,8 @@ def upsert_sql(entity: Entity, schema: str) -> sql.Composed:
     table = sql.Identifier(schema, entity.table)
     ident = [sql.Identifier(n) for n in names]
     if entity.versioned:
-        pre_filter = sql.SQL(_NEWER).format(s=sql.Identifier("s"))
-        guard = sql.SQL(_NEWER).format(s=sql.Identifier("excluded"))
+        pre_filter = _newer(entity, "s")
+        guard = _newer(entity, "excluded")
     else:
         # No version (product categories): write only what differs, and revive deleted rows.
         pre_filter = sql.SQL("t.id IS NULL OR t.data IS DISTINCT FROM s.data OR t.deleted_at IS NOT NULL")
@@ -174,18 +183,29 @@ def _keys(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
         "versions": [r.get("version") for r in rows],
         "live": [r.get("deleted_at") is None for r in rows],
         "unversioned_data": [to_pg_json(r["data"])[0] if r.get("version") is None else None for r in rows],
+        "shapes": [r.get("data_shape") for r in rows],
     }
 
 
 @cache
 def newer_ids_sql(entity: Entity, schema: str) -> sql.Composed:
-    """The ids of a page that the upsert may write (a superset of its filter, decided by id and version)."""
+    """The ids of a page that the upsert may write (a superset of its filter, decided by id and
+    version, and by shape where the entity has shapes)."""
     return sql.SQL(
         "SELECT coalesce(array_agg(s.id), '{{}}')"
-        " FROM unnest(%(ids)s::text[], %(versions)s::bigint[]) AS s(id, version) LEFT JOIN {table} t ON t.id = s.id"
+        " FROM unnest(%(ids)s::text[], %(versions)s::bigint[], %(shapes)s::text[]) AS s(id, version, shape)"
+        " LEFT JOIN {table} t ON t.id = s.id"
         " WHERE t.id IS NULL OR t.version IS NULL OR s.version IS NULL OR s.version > t.version"
-        " OR t.deleted_at IS NOT NULL"
-    ).format(table=sql.Identifier(schema, entity.table))
+        " OR t.deleted_at IS NOT NULL{reshaped}"
+    ).format(
+        table=sql.Identifier(schema, entity.table),
+        # Only when the caller said the shape (`sync._newer_only` does): a restatement.
+        reshaped=sql.SQL(
+            " OR (s.version = t.version AND s.shape IS NOT NULL AND s.shape IS DISTINCT FROM t.data_shape)"
+            if entity.shapes
+            else ""
+        ),
+    )
 
 
 @cache
@@ -212,12 +232,20 @@ def delete_children_sql(entity: Entity, schema: str) -> tuple[sql.Composed, ...]
     return tuple(
         sql.SQL(
             "DELETE FROM {child} c USING {table} t, unnest(%(ids)s::text[], %(versions)s::bigint[],"
-            " %(live)s::boolean[], %(unversioned_data)s::text[]) AS s(id, version, live, data)"
+            " %(live)s::boolean[], %(unversioned_data)s::text[], %(shapes)s::text[])"
+            " AS s(id, version, live, data, shape)"
             " WHERE t.id = s.id AND c.{key} = t.id AND ("
             "(s.version IS NULL AND t.data IS DISTINCT FROM s.data::jsonb)"
             " OR (s.version IS NOT NULL AND (t.version IS NULL OR s.version > t.version))"
-            " OR (t.deleted_at IS NOT NULL AND s.live))"
-        ).format(child=sql.Identifier(schema, child.table), table=table, key=sql.Identifier(child.parent_key))
+            " OR (t.deleted_at IS NOT NULL AND s.live){reshaped})"
+        ).format(
+            child=sql.Identifier(schema, child.table),
+            table=table,
+            key=sql.Identifier(child.parent_key),
+            reshaped=sql.SQL(" OR (s.version = t.version AND s.shape IS DISTINCT FROM t.data_shape)")
+            if entity.shapes
+            else sql.SQL(""),
+        )
         for child in entity.children
     )
 
@@ -229,7 +257,9 @@ class PageWriter:
         self.warehouse = warehouse
         self.schema = warehouse.schema
 
-    def newer_ids(self, entity: Entity, ids: list[str], versions: list[int | None]) -> set[str]:
+    def newer_ids(
+        self, entity: Entity, ids: list[str], versions: list[int | None], shapes: list[str | None] | None = None
+    ) -> set[str]:
         """Which of these ids the upsert would write: new, or newer than the stored version.
 
         A full refresh (or a read with overlap) re-reads stored versions; asking first, by id
@@ -238,7 +268,8 @@ class PageWriter:
         found not newer stays so, and the upsert keeps its own guard anyway.
         """
         with self.warehouse.transaction() as conn:
-            res = conn.execute(newer_ids_sql(entity, self.schema), {"ids": ids, "versions": versions}).fetchone()
+            params = {"ids": ids, "versions": versions, "shapes": shapes or [None] * len(ids)}
+            res = conn.execute(newer_ids_sql(entity, self.schema), params).fetchone()
         return set(res[0]) if res else set()
 
     def write(

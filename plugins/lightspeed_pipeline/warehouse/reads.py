@@ -99,6 +99,9 @@ class ReadModel:
             low_stock = cur.execute(
                 sql.SQL("SELECT count(*) AS n FROM {v}").format(v=self.table("low_stock_products"))
             ).fetchone()
+            store = cur.execute(
+                sql.SQL("SELECT api_version, domain_prefix FROM {}").format(self.table("sync_store"))
+            ).fetchone()
             new_customers = cur.execute(
                 sql.SQL(
                     "SELECT coalesce(sum(new_customers), 0) AS n FROM {v}"
@@ -111,6 +114,7 @@ class ReadModel:
             "summaries": summaries,
             "failures": failures,
             "outlets": outlets,
+            "api_version": store["api_version"] if store else None,
             "low_stock_count": int(low_stock["n"]) if low_stock else 0,
             "new_customers_this_month": int(new_customers["n"]) if new_customers else 0,
         }

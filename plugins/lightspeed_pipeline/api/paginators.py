@@ -117,12 +117,7 @@ class VersionPaginator(Paginator):
                     permanent=True,
                 )
             page_max = max(candidates)  # the cursor rule: the page's highest version, which must advance
-            if page_max <= cursor:
-                raise LightspeedAPIError(
-                    f"{what}: the cursor did not advance (page max version {page_max} <= after {cursor}); "
-                    "stopping instead of re-reading the same page forever",
-                    permanent=True,
-                )
+            advancing(what, cursor, page_max)
             yield Page(records, cursor, page_max, number, time.monotonic() - started)
             cursor = page_max
 
@@ -240,14 +235,20 @@ class PostedPaginator(Paginator):
             if not versions:
                 raise LightspeedAPIError(f"{what}: a page of {len(records)} records carries no version", permanent=True)
             page_max = max(versions)  # the cursor rule: the highest record version, which must advance
-            if page_max <= cursor:
-                raise LightspeedAPIError(
-                    f"{what}: the cursor did not advance (page max version {page_max} <= after {cursor}); "
-                    "stopping instead of re-reading the same page forever",
-                    permanent=True,
-                )
+            advancing(what, cursor, page_max)
             yield Page(records, cursor, page_max, number, time.monotonic() - started)
             cursor = page_max
+
+
+def advancing(what: str, cursor: int, page_max: int) -> None:
+    """The version cursor rule's guard: a page must move the cursor up, or the listing would
+    re-read the same page forever."""
+    if page_max <= cursor:
+        raise LightspeedAPIError(
+            f"{what}: the cursor did not advance (page max version {page_max} <= after {cursor}); "
+            "stopping instead of re-reading the same page forever",
+            permanent=True,
+        )
 
 
 def paginator_for(entity: Entity, client: LightspeedClient, *, after: int = 0) -> Paginator:

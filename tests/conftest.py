@@ -79,13 +79,17 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         os.environ.pop("LIGHTSPEED_TEST_DSN", None)
 
 
+# The end-to-end tests (whole Airflow deployments, which mostly wait on the scheduler) in two
+# groups of about the same length, one per worker (`--dist loadgroup`), beside the others.
+E2E_GROUPS = {"test_deployment.py": "e2e-1", "test_alerts.py": "e2e-2", "test_health_page.py": "e2e-2"}
+
+
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The end-to-end tests (whole Airflow deployments) run one after another on one worker
-    (`--dist loadgroup`), beside the others."""
     for item in items:
-        if "tests/e2e/" in item.nodeid.replace("\\", "/"):
-            item.add_marker(pytest.mark.xdist_group("e2e"))
+        path = item.nodeid.replace("\\", "/").split("::")[0]
+        if path.startswith("tests/e2e/"):
+            item.add_marker(pytest.mark.xdist_group(E2E_GROUPS.get(path.rsplit("/", 1)[1], "e2e-1")))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

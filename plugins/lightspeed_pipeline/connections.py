@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from functools import cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -211,6 +212,17 @@ def _oauth_secrets(conn: Any, password: str, extra: dict[str, Any]) -> tuple[dic
     return None, password
 
 
+def _version_in_path(path: str | None) -> str | None:
+    """The API version a base path names (`/api/2026-07` -> 2026-07), if it names one."""
+    match = re.fullmatch(r"/?api/([^/]+)/?", (path or "").strip())
+    if match is None:
+        return None
+    try:
+        return str(settings.API_VERSION.parse(match.group(1)))
+    except SettingError:
+        return None
+
+
 def _setting(conn: Any, extra: dict[str, Any], setting: Setting) -> tuple[Any, str] | None:
     """(raw value, where it came from) of one of our settings: the extra key (deprecated), else
     the environment variable; None when neither is set."""
@@ -230,11 +242,13 @@ def _setting(conn: Any, extra: dict[str, Any], setting: Setting) -> tuple[Any, s
     return (raw, f"environment variable {setting.env}") if raw is not None else None
 
 
-def client_config_from_connection(conn: Any, api_version: str | None = None) -> ClientConfig:
+def client_config_from_connection(conn: Any, fallback_version: str | None = None) -> ClientConfig:
     """Build a `ClientConfig` from an Airflow connection and `LIGHTSPEED_*` variables (unit-tested).
 
-    `api_version`: the version to speak (the tasks pass the database's, see
-    `identity.effective_api_version`); without it, LIGHTSPEED_API_VERSION, else 2.0.
+    The API version: LIGHTSPEED_API_VERSION when set; else the version a configured base path
+    names (`/api/2.0` in the deprecated extra key, say); else `fallback_version` (the tasks pass
+    the database's, `identity.database_api_version`); else 2.0. A base path naming another
+    version than LIGHTSPEED_API_VERSION is an error.
     """
     from lightspeed_pipeline.api.client import ClientConfig
     from lightspeed_pipeline.api.oauth import OAuthConfig
@@ -248,10 +262,6 @@ def client_config_from_connection(conn: Any, api_version: str | None = None) -> 
             f" (or, for OAuth, a JSON object {_OAUTH_FORM})"
         )
     values: dict[str, Any] = {}
-    try:
-        values["api_version"] = api_version or settings.API_VERSION.read() or V2
-    except SettingError as exc:
-        raise ConnectionConfigError(str(exc)) from None
     for setting in settings.API_SETTINGS:
         found = _setting(conn, extra, setting)
         try:
@@ -259,6 +269,17 @@ def client_config_from_connection(conn: Any, api_version: str | None = None) -> 
         except SettingError as exc:
             raise ConnectionConfigError(str(exc)) from None
     token_url = values.pop("token_url")
+    try:
+        explicit = settings.API_VERSION.read()
+    except SettingError as exc:
+        raise ConnectionConfigError(str(exc)) from None
+    named = _version_in_path(values["api_base_path"])
+    if explicit and named and explicit != named:
+        raise ConnectionConfigError(
+            f"environment variable {settings.API_VERSION.env} says API {explicit}, but the base path"
+            f" {values['api_base_path']!r} names {named}: remove one of them"
+        )
+    values["api_version"] = explicit or named or fallback_version or V2
     if not values["api_base_path"]:
         values["api_base_path"] = f"/api/{values['api_version']}"
     oauth = None

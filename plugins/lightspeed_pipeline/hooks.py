@@ -31,13 +31,13 @@ class LightspeedHook(BaseHook):
         super().__init__()
         self.lightspeed_conn_id = lightspeed_conn_id
 
-    def get_config(self, api_version: str | None = None) -> ClientConfig:
-        return client_config_from_connection(self.get_connection(self.lightspeed_conn_id), api_version)
+    def get_config(self, fallback_version: str | None = None) -> ClientConfig:
+        return client_config_from_connection(self.get_connection(self.lightspeed_conn_id), fallback_version)
 
-    def get_conn(self, token_vault: TokenVault | None = None, api_version: str | None = None) -> LightspeedClient:
+    def get_conn(self, token_vault: TokenVault | None = None, fallback_version: str | None = None) -> LightspeedClient:
         """A client; with OAuth, `token_vault` (a `PostgresTokenVault`) makes token rotation durable;
-        `api_version`: see `client_config_from_connection`."""
-        return LightspeedClient(self.get_config(api_version), token_vault=token_vault)
+        `fallback_version`: see `client_config_from_connection`."""
+        return LightspeedClient(self.get_config(fallback_version), token_vault=token_vault)
 
 
 class LightspeedPostgresHook(BaseHook):

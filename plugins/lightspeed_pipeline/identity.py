@@ -12,7 +12,9 @@ before this check adopts its store too. Afterwards:
   the `switch_store` param naming the new store, which empties the tables and starts over.
 
 The API version the database is filled with is recorded beside its store (`sync_store.api_version`)
-and kept until LIGHTSPEED_API_VERSION names another one (`effective_api_version`). Switching needs
+and kept until LIGHTSPEED_API_VERSION names another one (`database_api_version` is the fallback
+`connections.client_config_from_connection` takes when neither that variable nor a configured base
+path names one). Switching needs
 no full refresh: a record's version is the same number whichever API version serves it, so each
 entity continues from its cursor; an entity the new version reshapes (sales, inventory) is read
 once from 0 and its rows restated in the new shape (`sync.plan_sync`'s `restate`), so its new
@@ -23,7 +25,6 @@ from __future__ import annotations
 
 import logging
 
-from lightspeed_pipeline import settings
 from lightspeed_pipeline.api.client import LightspeedClient
 from lightspeed_pipeline.api.errors import LightspeedAuthError
 from lightspeed_pipeline.entities import NEWEST, RETAILER_SCOPES
@@ -64,12 +65,8 @@ def mismatch_message(mine: StoredIdentity, theirs: RetailStore, api_url: str, sw
     )
 
 
-def effective_api_version(warehouse: Warehouse) -> str:
-    """The API version to speak: LIGHTSPEED_API_VERSION when set, else the one the database is
-    filled with, else (a new database) the newest the tests prove."""
-    configured = settings.API_VERSION.read()
-    if configured:
-        return str(configured)
+def database_api_version(warehouse: Warehouse) -> str:
+    """The API version the database is filled with, or (a new database) the newest the tests prove."""
     mine = stored_identity(warehouse)
     return mine.api_version if mine is not None and mine.api_version else NEWEST
 

@@ -59,12 +59,12 @@ def api_client(api_conn_id: str, warehouse: Any) -> Iterator[Any]:
     task at once (no retry fixes a typo)."""
     from lightspeed_pipeline.api.client import LightspeedClient
     from lightspeed_pipeline.hooks import LightspeedHook
-    from lightspeed_pipeline.identity import effective_api_version
+    from lightspeed_pipeline.identity import database_api_version
     from lightspeed_pipeline.warehouse.tokens import PostgresTokenVault
 
     hook = LightspeedHook(api_conn_id)
     try:
-        config = hook.get_config(api_version=effective_api_version(warehouse))
+        config = hook.get_config(fallback_version=database_api_version(warehouse))
     except SettingError as exc:
         raise fail_fast(exc) from None
     vault_db = warehouse.sibling() if config.oauth is not None else None

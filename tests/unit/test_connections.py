@@ -426,3 +426,26 @@ def test_connection_url(fields: dict[str, Any], from_type: bool, url: str | None
 
     conn = SimpleNamespace(**{"schema": None, "port": None, "conn_type": "http", **fields})
     assert connection_url(conn, scheme_from_type=from_type) == url
+
+
+# -- the API version: the variable, a base path that names one, the database's ---------------------
+
+
+def test_a_base_path_naming_a_version_sets_it_and_conflicts_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LIGHTSPEED_API_VERSION", raising=False)
+    # Nothing says: the database's version (the tasks pass it), else 2.0.
+    assert client_config_from_connection(api_conn(), "2026-07").api_base_path == "/api/2026-07"
+    assert client_config_from_connection(api_conn()).api_version == "2.0"
+    # The deprecated extra key (still honoured) names 2.0: that wins over the database's default.
+    cfg = client_config_from_connection(api_conn(extra={"api_base_path": "/api/2.0"}), "2026-07")
+    assert (cfg.api_version, cfg.api_base_path) == ("2.0", "/api/2.0")
+    # A proxy path names no version: the version comes from elsewhere, the path stays.
+    monkeypatch.setenv("LIGHTSPEED_API_BASE_PATH", "/proxy/lightspeed")
+    cfg = client_config_from_connection(api_conn(), "2026-07")
+    assert (cfg.api_version, cfg.api_base_path) == ("2026-07", "/proxy/lightspeed")
+    # The variable wins over the database; a base path naming another version is an error.
+    monkeypatch.setenv("LIGHTSPEED_API_VERSION", "2.0")
+    assert client_config_from_connection(api_conn(), "2026-07").api_version == "2.0"
+    monkeypatch.setenv("LIGHTSPEED_API_BASE_PATH", "/api/2026-07")
+    with pytest.raises(ConnectionConfigError, match=r"says API 2\.0, but the base path '/api/2026-07' names 2026-07"):
+        client_config_from_connection(api_conn())

@@ -100,6 +100,9 @@ class Column:
         return self.paths or (self.name,)
 
 
+UNKNOWN_SHAPE = "unknown"  # `data_shape` of a record in none of its entity's published shapes
+
+
 @dataclass(frozen=True)
 class Shape:
     """A record shape the vendor has published for an entity (an API version's), recognised by
@@ -233,6 +236,9 @@ PAYMENTS = Child(
     ),
 )
 
+# A reference list 2.0 lists in full every run, which from 2026-07 on honours `deleted=true`.
+GAINS_DELETE_FEED = (Dated("2026-07", supports_deleted=True, deletions="feed"),)
+
 ENTITIES: tuple[Entity, ...] = (
     Entity(
         "outlets",
@@ -269,7 +275,7 @@ ENTITIES: tuple[Entity, ...] = (
         "/payment_types",
         columns=(col("name"), col("type_id")),
         deletions="every_run",
-        dated=(Dated("2026-07", supports_deleted=True, deletions="feed"),),
+        dated=GAINS_DELETE_FEED,
         description="The store's payment types (what a payment's retailer_payment_type_id points at).",
     ),
     Entity(
@@ -278,7 +284,7 @@ ENTITIES: tuple[Entity, ...] = (
         scope="products:read",
         columns=(col("name"),),
         deletions="every_run",
-        dated=(Dated("2026-07", supports_deleted=True, deletions="feed"),),
+        dated=GAINS_DELETE_FEED,
         description="Product brands.",
     ),
     Entity(
@@ -286,7 +292,7 @@ ENTITIES: tuple[Entity, ...] = (
         "/suppliers",
         columns=(col("name"),),
         deletions="every_run",
-        dated=(Dated("2026-07", supports_deleted=True, deletions="feed"),),
+        dated=GAINS_DELETE_FEED,
         description="Product suppliers.",
     ),
     Entity(
@@ -295,7 +301,7 @@ ENTITIES: tuple[Entity, ...] = (
         scope="products:read",
         columns=(col("name"),),
         deletions="every_run",
-        dated=(Dated("2026-07", supports_deleted=True, deletions="feed"),),
+        dated=GAINS_DELETE_FEED,
         description="Deprecated in 2.0 (same tree and ids as product_categories); kept for completeness.",
     ),
     Entity(

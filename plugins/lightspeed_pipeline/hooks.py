@@ -34,10 +34,9 @@ class LightspeedHook(BaseHook):
     def get_config(self, fallback_version: str | None = None) -> ClientConfig:
         return client_config_from_connection(self.get_connection(self.lightspeed_conn_id), fallback_version)
 
-    def get_conn(self, token_vault: TokenVault | None = None, fallback_version: str | None = None) -> LightspeedClient:
-        """A client; with OAuth, `token_vault` (a `PostgresTokenVault`) makes token rotation durable;
-        `fallback_version`: see `client_config_from_connection`."""
-        return LightspeedClient(self.get_config(fallback_version), token_vault=token_vault)
+    def get_conn(self, token_vault: TokenVault | None = None) -> LightspeedClient:
+        """A client; with OAuth, `token_vault` (a `PostgresTokenVault`) makes token rotation durable."""
+        return LightspeedClient(self.get_config(), token_vault=token_vault)
 
 
 class LightspeedPostgresHook(BaseHook):

@@ -18,7 +18,7 @@ from typing import Any
 
 import msgspec
 
-from lightspeed_pipeline.entities import Child, Column, Entity
+from lightspeed_pipeline.entities import UNKNOWN_SHAPE, Child, Column, Entity
 from lightspeed_pipeline.records import VERSION_PATHS, as_bigint, record_id, version_of
 
 _MISSING = object()
@@ -188,16 +188,13 @@ def map_children(child: Child, parent_id: str, record: dict[str, Any], page: Pre
         rows.append(row)
 
 
-UNKNOWN_SHAPE = "unknown"
-
-
 def shape_of(entity: Entity, record: dict[str, Any]) -> str | None:
     """Which published shape `record` has (the first of `entity.shapes` whose markers it holds),
     `UNKNOWN_SHAPE` when none, None when the entity was never reshaped."""
     if not entity.shapes:
         return None
     for shape in entity.shapes:
-        if any((get_path(record, m) if "." in m else record.get(m, _MISSING)) is not _MISSING for m in shape.markers):
+        if any(get_path(record, m) is not _MISSING for m in shape.markers):
             return shape.name
     return UNKNOWN_SHAPE
 

@@ -13,7 +13,7 @@ from typing import Any
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from lightspeed_pipeline.entities import BY_NAME, Entity
+from lightspeed_pipeline.entities import BY_NAME, UNKNOWN_SHAPE, Entity
 from lightspeed_pipeline.warehouse.connection import Warehouse
 
 SYNC_ACTIONS = ("historical_import", "incremental_sync")
@@ -99,9 +99,7 @@ class ReadModel:
             low_stock = cur.execute(
                 sql.SQL("SELECT count(*) AS n FROM {v}").format(v=self.table("low_stock_products"))
             ).fetchone()
-            store = cur.execute(
-                sql.SQL("SELECT api_version, domain_prefix FROM {}").format(self.table("sync_store"))
-            ).fetchone()
+            store = cur.execute(sql.SQL("SELECT api_version FROM {}").format(self.table("sync_store"))).fetchone()
             new_customers = cur.execute(
                 sql.SQL(
                     "SELECT coalesce(sum(new_customers), 0) AS n FROM {v}"
@@ -205,7 +203,9 @@ class ReadModel:
             unknown_shapes = 0
             if entity.shapes:  # records the reader recognised in no published shape
                 unknown_shapes = count(
-                    sql.SQL("SELECT count(*) FROM {t} WHERE data_shape = 'unknown'").format(t=self.table(entity.table))
+                    sql.SQL("SELECT count(*) FROM {t} WHERE data_shape = {unknown}").format(
+                        t=self.table(entity.table), unknown=sql.Literal(UNKNOWN_SHAPE)
+                    )
                 )
             for child in entity.children:
                 children[child.name] = count(sql.SQL("SELECT count(*) FROM {t}").format(t=self.table(child.table)))

@@ -30,6 +30,7 @@ SUPPORTS_DELETED = frozenset({"outlets", "registers", "products", "customers", "
 # What 2026-07 adds to it (simulator/dated.py); mutate's `delete` may soft-delete these too: a
 # 2.0 listing then no longer holds them, a 2026-07 one with deleted=true reports them deleted.
 GAINS_DELETED = frozenset({"brands", "suppliers", "product_types", "payment_types"})
+SUPPORTS_DELETED_DATED = SUPPORTS_DELETED | GAINS_DELETED  # resources honouring deleted=true in 2026-07
 RESOURCES = (*VERSIONED, "product_categories")
 
 SCALES: dict[str, dict[str, int]] = {
@@ -623,7 +624,7 @@ class SimData:
                 rec["updated_at"] = self._touch_time(resource in ("outlets", "registers", "customers"))
                 mark(resource, rec["id"])
         for resource, k in (spec.get("delete") or {}).items():
-            if resource not in SUPPORTS_DELETED | GAINS_DELETED:
+            if resource not in SUPPORTS_DELETED_DATED:
                 raise ValueError(f"{resource} does not support deleted=true, so deletes would be invisible")
             for rec in pick(resource, int(k)):
                 self.put(resource, rec, rng)

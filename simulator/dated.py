@@ -20,14 +20,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from simulator.data import GAINS_DELETED, SUPPORTS_DELETED
+from simulator.data import SUPPORTS_DELETED, SUPPORTS_DELETED_DATED
 
 V2 = "2.0"
 DATED = "2026-07"
 API_VERSIONS = (V2, DATED)
 INVENTORY_MAX_SIZE = 5000
 EMPTY_VERSION = {"min": None, "max": None}
-SUPPORTS_DELETED_DATED = SUPPORTS_DELETED | GAINS_DELETED  # resources honouring deleted=true in 2026-07
+
+
+def posted(resource: str, api_version: str) -> bool:
+    """Whether `api_version` lists `resource` by POST with a JSON body (2026-07's inventory)."""
+    return api_version == DATED and resource == "inventory"
+
+
+def supports_deleted(api_version: str) -> frozenset[str]:
+    """The resources whose listing honours `deleted=true` in `api_version`."""
+    return SUPPORTS_DELETED_DATED if api_version == DATED else SUPPORTS_DELETED
+
 
 _STATES = {
     "CLOSED": ("closed", []),

@@ -43,7 +43,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from simulator import dated
-from simulator.data import RESOURCES, SUPPORTS_DELETED, SimData
+from simulator.data import RESOURCES, SimData
 from simulator.data import _version_of as version_of
 
 HTML_ERROR = "<html><head><title>{code} Error</title></head><body><h1>{code}</h1><p>upstream error</p></body></html>"
@@ -218,7 +218,7 @@ class Simulator:
             return _json(401, {"error": "Unauthorized", "message": "missing or invalid access token"})
         if resource not in RESOURCES and resource != "retailer":
             return _json(404, {"error": "Not Found", "message": f"unknown resource {resource!r}"})
-        posted = api_version == dated.DATED and resource == "inventory"  # 2026-07 lists inventory by POST
+        posted = dated.posted(resource, api_version)
         if method != ("POST" if posted else "GET"):
             return _json(405, {"error": "Method Not Allowed", "message": f"{method} /{resource} ({api_version})"})
         if posted:
@@ -250,10 +250,10 @@ class Simulator:
             record = retailer_record(self.store)
             return _json(200, {"data": dated.retailer(record) if api_version == dated.DATED else record})
         try:
+            posted = dated.posted(resource, api_version)
             if resource in self.data.published:
-                posted = api_version == dated.DATED and resource == "inventory"
                 return self._published(resource, query, drop_max, posted=posted)
-            if api_version == dated.DATED and resource == "inventory":
+            if posted:
                 return self._inventory_post(query)
             return self._list(resource, query, drop_max, api_version)
         except ValueError as exc:
@@ -357,9 +357,13 @@ class Simulator:
         except ValueError:
             raise ValueError("after and before must be integers") from None
         deleted = query.get("deleted", "").lower() in ("true", "1")
-        supports = dated.SUPPORTS_DELETED_DATED if api_version == dated.DATED else SUPPORTS_DELETED
         records, top = self.data.page_with_max(
-            resource, after=after, before=before, size=size, deleted=deleted, supports_deleted=supports
+            resource,
+            after=after,
+            before=before,
+            size=size,
+            deleted=deleted,
+            supports_deleted=dated.supports_deleted(api_version),
         )
         if not records:
             return _json(200, empty_listing(resource, api_version))
@@ -455,8 +459,7 @@ class Simulator:
                 # {"sales": {"after": 0, "deleted": false}, ...} -> {"sales": 50000, ...}
                 return _json(200, {r: self.data.count(
                     r, after=int(q.get("after") or 0), deleted=bool(q.get("deleted")),
-                    supports_deleted=dated.SUPPORTS_DELETED_DATED if q.get("api_version") == dated.DATED
-                    else SUPPORTS_DELETED,
+                    supports_deleted=dated.supports_deleted(q.get("api_version") or dated.V2),
                 ) for r, q in body.items()})  # fmt: skip
             if method == "POST" and path == "stats/reset":
                 self.requests = []

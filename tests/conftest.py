@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from lightspeed_pipeline.entities import NEWEST, V2
 
 from devtools.simproc import SimulatorProcess
 
@@ -37,6 +38,7 @@ os.environ.setdefault("LIGHTSPEED_TASK_RETRIES", "1")
 os.environ.setdefault("LIGHTSPEED_API_VERSION", "2.0")
 
 TOKEN = "lsxs_pt_test-token-0123456789"
+API_VERSIONS = (V2, NEWEST)  # the API versions the tests prove
 
 
 E2E_REPORT = pytest.StashKey[dict[str, Any]]()
@@ -171,6 +173,14 @@ def simulator() -> Iterator[SimulatorProcess]:
     sim = SimulatorProcess(token=TOKEN)
     yield sim
     sim.stop()
+
+
+@pytest.fixture(params=API_VERSIONS)
+def api_version(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each API version the project supports, set as LIGHTSPEED_API_VERSION: a test taking this
+    fixture runs once per version."""
+    monkeypatch.setenv("LIGHTSPEED_API_VERSION", request.param)
+    return request.param
 
 
 FAST_RETRIES = {"page_size": 50, "backoff_initial": 0.05, "backoff_max": 0.5, "max_retries": 8}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import pytest
 from lightspeed_pipeline import entities as reg
 
 from tests.conftest import FAST_RETRIES
@@ -49,7 +48,6 @@ def noop_requests(api_version: str = reg.V2) -> dict[str, int]:
     return {"retailer": 1} | {e.name: 2 if e.deletions == "every_run" else 1 for e in entities}
 
 
-@pytest.mark.parametrize("api_version", [reg.V2, reg.NEWEST])
 def test_first_second_and_mutated_runs_keep_the_database_equal(
     connections: None,
     simulator: Any,
@@ -57,11 +55,9 @@ def test_first_second_and_mutated_runs_keep_the_database_equal(
     schema: str,
     airflow_db: None,
     api_version: str,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """In each API version: the dated one lists inventory by POST and brands, suppliers, product
     types and payment types with their delete feed, and reshapes sales and inventory."""
-    monkeypatch.setenv("LIGHTSPEED_API_VERSION", api_version)
     entities = [e.at(api_version) for e in reg.ENTITIES]
     # (a) first run: every table equals the source.
     state = simulator.state(api_version)

@@ -9,6 +9,7 @@ unknown dependency or a cycle raises `RegistryError` naming the culprits.
 from __future__ import annotations
 
 import graphlib
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from typing import ClassVar, Literal
 
@@ -476,3 +477,13 @@ def get(name: str) -> Entity:
         return BY_NAME[name]
     except KeyError:
         raise KeyError(f"unknown entity {name!r}; known: {', '.join(NAMES)}") from None
+
+
+def dependants(name: str, *, exclude: Collection[str] = ()) -> list[str]:
+    """The entities synced after `name` or holding references to it (in sync order), less `exclude`."""
+
+    def refers(e: Entity) -> bool:
+        columns = list(e.columns) + [c for child in e.children for c in child.columns]
+        return name in e.after_all or any(c.references == name for c in columns)
+
+    return [e.name for e in ORDERED if e.name != name and e.name not in exclude and refers(e)]

@@ -112,13 +112,18 @@ class MigrateOperator(BaseOperator, SkipMixin):
         params = context.get("params") or {}
         try:
             chosen = selected_entities(params)
+            disabled = settings.disabled_entities()
         except AirflowException as exc:
             raise AirflowFailException(str(exc)) from None
+        except SettingError as exc:
+            raise fail_fast(exc) from None
         switch_to = str(params.get("switch_store") or "").strip() or None
         warehouse = open_warehouse(self.postgres_conn_id)
         try:
             interval = settings.schedule_interval_s(self.schedule)
-            result = apply_migrations(warehouse, run_settings={"schedule_interval_s": interval} if interval else None)
+            result = apply_migrations(
+                warehouse, run_settings={"schedule_interval_s": interval} if interval else None, disabled=disabled
+            )
             log.info(
                 "schema %s: applied %s, seeded %d sync_state rows, views (re)created: %s",
                 warehouse.schema,
@@ -136,14 +141,34 @@ class MigrateOperator(BaseOperator, SkipMixin):
                     raise fail_fast(exc) from None
         finally:
             warehouse.close()
-        left_out = [name for name in registry.NAMES if name not in chosen]
-        result["entities"] = sorted(chosen, key=registry.NAMES.index)
+        _log_disabled(disabled, result.pop("switched"))
+        left_out = [name for name in registry.NAMES if name not in chosen or name in disabled]
+        result["entities"] = [name for name in registry.NAMES if name not in left_out]
+        result["disabled"] = sorted(disabled, key=registry.NAMES.index)
         if left_out and self.dag is not None:
-            log.info("params.entities: syncing %s; skipping %s", result["entities"], left_out)
+            log.info("syncing %s; skipping %s", result["entities"], left_out)
             ti = context["ti"]
             ti.xcom_push(key="return_value", value=result)  # skip() ends the task before the return
             self.skip(ti, [self.dag.get_task(f"{name}.sync") for name in left_out])
         return result
+
+
+def _log_disabled(disabled: frozenset[str], switched: dict[str, list[str]]) -> None:
+    """Say which entities LIGHTSPEED_ENTITIES_DISABLED switched off or back on, and tell the
+    entities that need a disabled one that their references to it will not resolve."""
+    if switched["off"]:
+        log.warning("switched off by LIGHTSPEED_ENTITIES_DISABLED: %s (their tables are kept)", switched["off"])
+    if switched["on"]:
+        log.info("switched back on (not in LIGHTSPEED_ENTITIES_DISABLED): %s", switched["on"])
+    for name in disabled:
+        if needing := registry.dependants(name, exclude=disabled):
+            log.warning(
+                "%s is disabled (LIGHTSPEED_ENTITIES_DISABLED): %s still sync, but their references to %s"
+                " will not resolve and are not checked",
+                name,
+                ", ".join(needing),
+                name,
+            )
 
 
 class EntitySyncOperator(BaseOperator):
@@ -174,6 +199,7 @@ class EntitySyncOperator(BaseOperator):
         self.entity = entity
         self.api_conn_id = api_conn_id
         self.postgres_conn_id = postgres_conn_id
+        self.disabled: frozenset[str] = frozenset()
 
     def execute(self, context: Any) -> dict[str, Any]:
         from lightspeed_pipeline.assets import emit_if_changed, entity_asset
@@ -187,6 +213,15 @@ class EntitySyncOperator(BaseOperator):
             raise AirflowSkipException(f"{self.entity} is not in params.entities")
         entity = registry.get(self.entity)
         try:
+            self.disabled = settings.disabled_entities()
+            if self.entity in self.disabled:
+                raise AirflowSkipException(f"{self.entity} is disabled by LIGHTSPEED_ENTITIES_DISABLED")
+            if missing := [n for n in registry.NAMES if n in self.disabled and self.entity in registry.dependants(n)]:
+                log.warning(
+                    "%s needs %s, disabled by LIGHTSPEED_ENTITIES_DISABLED: references to them stay unresolved",
+                    self.entity,
+                    ", ".join(missing),
+                )
             skip_if_busy = settings.LOCK_BUSY.read() == "skip"
             lock_wait_s = settings.LOCK_WAIT_S.read()
             reconcile_every_days = settings.RECONCILE_DAYS.read()
@@ -241,7 +276,9 @@ class EntitySyncOperator(BaseOperator):
 
         try:
             warehouse.ensure_connected()
-            return validate_entity(registry.get(self.entity), warehouse, run_id=context.get("run_id")).as_dict()
+            return validate_entity(
+                registry.get(self.entity), warehouse, run_id=context.get("run_id"), disabled=self.disabled
+            ).as_dict()
         except Exception as exc:
             if not after_failure:
                 raise

@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from lightspeed_pipeline.entities import NAMES as ENTITY_NAMES
+
 API_CONN_ID = "lightspeed_api"
 POSTGRES_CONN_ID = "lightspeed_postgres"
 ALERTS_CONN_ID = "lightspeed_alerts"
@@ -28,7 +30,7 @@ DAG_ID = "lightspeed_sync"
 POOL = "lightspeed_api"  # the Airflow pool of the sync tasks (pools.json)
 PREFIX = "LIGHTSPEED_"
 
-Kind = Literal["text", "int", "number", "bool", "duration", "choice", "version"]
+Kind = Literal["text", "int", "number", "bool", "duration", "choice", "version", "names"]
 ReadBy = Literal["parse", "task", "parse, task, api-server"]
 
 _DURATION = re.compile(r"\d+(\.\d+)?\s*(us|ms|s|min|h|d)?")  # PostgreSQL's units are case-sensitive
@@ -79,6 +81,8 @@ class Setting:
             return "one of " + ", ".join(self.choices)
         if self.kind == "version":
             return "an API version: 2.0 or a dated one, YYYY-MM (e.g. 2026-07)"
+        if self.kind == "names":
+            return "a comma-separated list of entity names: " + ", ".join(self.choices)
         return "text"
 
     def parse(self, raw: Any, source: str | None = None) -> Any:
@@ -110,6 +114,12 @@ class Setting:
             if not _API_VERSION.fullmatch(text):
                 raise bad()
             return text
+        if self.kind == "names":
+            names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+            unknown = [n for n in names if n not in self.choices]
+            if unknown:
+                raise bad(f"{self.accepts()} (unknown: {', '.join(unknown)})")
+            return names
         try:
             number = float(text)
         except ValueError:
@@ -176,6 +186,12 @@ LOCK_TIMEOUT = Setting(
     "lock_timeout", "duration", "60s", "task",
     "`lock_timeout` of every sync transaction (a PostgreSQL duration)", extra_of=POSTGRES_CONN_ID,
 )  # fmt: skip
+ENTITIES_DISABLED = Setting(
+    "entities_disabled", "names", (), "task",
+    "entities the store does not grant (or you do not want): never synced, shown as DISABLED on the health"
+    " page, references to them not checked",
+    choices=ENTITY_NAMES, default_doc="none",
+)  # fmt: skip
 API_VERSION = Setting(
     "api_version", "version", None, "task",
     "the Lightspeed API version the sync speaks (its base path: /api/<version>); unset: the version the"
@@ -214,7 +230,8 @@ TOKEN_URL = _api("token_url", "text", None, "the OAuth token endpoint", default_
 SETTINGS: tuple[Setting, ...] = (
     SCHEMA, SYNC_SCHEDULE, TASK_RETRIES, RETRY_DELAY_S, SYNC_TIMEOUT_H, RUN_DEADLINE_MIN,
     LOCK_WAIT_S, LOCK_BUSY, RECONCILE_DAYS, STATEMENT_TIMEOUT, LOCK_TIMEOUT,
-    API_VERSION, API_BASE_PATH, PAGE_SIZE, TIMEOUT, CONNECT_TIMEOUT, MAX_RETRIES, BACKOFF_INITIAL, BACKOFF_MAX,
+    ENTITIES_DISABLED, API_VERSION, API_BASE_PATH, PAGE_SIZE, TIMEOUT, CONNECT_TIMEOUT, MAX_RETRIES,
+    BACKOFF_INITIAL, BACKOFF_MAX,
     RETRY_BUDGET_S, MAX_RETRY_AFTER, VERSION_OVERLAP, RATE_RESERVE, RATE_WINDOW_S, PREFETCH, TOKEN_URL,
 )  # fmt: skip
 BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}
@@ -288,3 +305,8 @@ def markdown_table() -> str:
         accepts = s.accepts() if s.kind != "text" else "text"
         lines.append(f"| `{s.env}` | {_default_text(s)} | {s.read_by} | {s.doc} | {accepts} | {_former(s)} |")
     return "\n".join(lines) + "\n"
+
+
+def disabled_entities() -> frozenset[str]:
+    """The entities LIGHTSPEED_ENTITIES_DISABLED switches off (`SettingError` on an unknown name)."""
+    return frozenset(ENTITIES_DISABLED.read())

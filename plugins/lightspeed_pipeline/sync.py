@@ -324,7 +324,10 @@ def failure_message(entity: Entity, exc: BaseException, page: Page | None) -> st
     if isinstance(exc, LightspeedAPIError):
         message = str(exc)  # already "<entity> (page N, after version V): <why>"
         if exc.status == 403:
-            message += f" The {entity.name} listing needs the `{entity.read_scope}` scope."
+            message += (
+                f" The {entity.name} listing needs the `{entity.read_scope}` scope; if the store does not grant"
+                f" it, add {entity.name} to LIGHTSPEED_ENTITIES_DISABLED."
+            )
         return message if message.startswith(entity.name) else f"{entity.name}: {message}"
     if getattr(exc, "permanent", False):
         return f"{entity.name}: {exc}"

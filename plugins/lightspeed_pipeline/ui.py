@@ -31,7 +31,7 @@ from lightspeed_pipeline.taskinfo import run_path, task_log_path
 
 MOUNT = "/lightspeed"
 # Airflow 3's state colours: success, failed, upstream_failed/warning.
-COLORS = {"OK": GREEN, "WARNING": "#ea580c", "ALERT": RED}
+COLORS = {"OK": GREEN, "WARNING": "#ea580c", "ALERT": RED, "DISABLED": "#a1a1aa"}
 
 
 def esc(value: Any) -> str:
@@ -350,7 +350,8 @@ Times in {esc(clock.zone_name)} (the outlets' zone); this page refreshes every m
 <p class="muted small">Bars: green succeeded, red failed, grey not run. ALERT: the latest sync failed, never
 succeeded, or its last success is older than {_hours(limits.get("alert_after_hours"))} h. WARNING: last success older
 than {_hours(limits.get("warning_after_hours"))} h (the schedule's interval + 1 h), orphans or duplicates found,
-rows in no known record shape, or a warning from the last sync.</p></section>
+rows in no known record shape, or a warning from the last sync. DISABLED: switched off by
+LIGHTSPEED_ENTITIES_DISABLED (the store does not grant it), not synced.</p></section>
 <section><h3>Recent failures</h3><ul class="failures">{_failures(snapshot, clock, links)}</ul></section>
 {NAV_SCRIPT}
 </body></html>"""

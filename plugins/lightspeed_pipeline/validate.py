@@ -8,6 +8,7 @@ not raised: the source itself can hold them, and the copy must match the source.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,9 +52,12 @@ class ValidationResult:
         }
 
 
-def validate_entity(entity: Entity, warehouse: Warehouse, *, run_id: str | None = None) -> ValidationResult:
-    """Count rows, orphans and duplicates for `entity` and its children; record the result."""
-    counts = ReadModel(warehouse).validation_counts(entity)
+def validate_entity(
+    entity: Entity, warehouse: Warehouse, *, run_id: str | None = None, disabled: Collection[str] = ()
+) -> ValidationResult:
+    """Count rows, orphans and duplicates for `entity` and its children; record the result.
+    References to `disabled` entities are not checked (their tables are not filled)."""
+    counts = ReadModel(warehouse).validation_counts(entity, unchecked=disabled)
     result = ValidationResult(
         entity=entity.name,
         row_count=counts["row_count"],

@@ -370,7 +370,13 @@ def test_the_vendors_example_payloads_sync_completely(
 
 
 def test_permanent_errors_fail_at_once_and_a_failed_reference_list_blocks_nothing(
-    connections: None, simulator: Any, db: Any, schema: str, airflow_db: None, monkeypatch: pytest.MonkeyPatch
+    connections: None,
+    simulator: Any,
+    db: Any,
+    schema: str,
+    warehouse: Any,
+    airflow_db: None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("LIGHTSPEED_TASK_RETRIES", "2")
     simulator.faults(resources={"brands": 403, "customer_groups": 404})
@@ -391,6 +397,39 @@ def test_permanent_errors_fail_at_once_and_a_failed_reference_list_blocks_nothin
         "brands": "failed",
         "customer_groups": "failed",
     }
+    # The 403 names the scope and how to switch the entity off.
+    assert "add brands to LIGHTSPEED_ENTITIES_DISABLED" in states["brands"][2]
+
+    # The store does not grant brands: switched off (with outlets, which registers, inventory and
+    # sales reference), they are not requested, show DISABLED (not ALERT, no stale alert), and
+    # what references them still syncs without orphan warnings.
+    monkeypatch.setenv("LIGHTSPEED_ENTITIES_DISABLED", "brands, outlets")
+    simulator.faults(resources={"brands": 403})
+    simulator.reset_stats()
+    run = run_dag()
+    assert run.state == "success"
+    assert not {"brands", "outlets"} & set(simulator.stats()["by_resource"])
+    tis = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert tis["brands.sync"] == tis["outlets.sync"] == "skipped" and tis["registers.sync"] == "success"
+    now = health(db, schema)
+    assert now["brands"][0] == now["outlets"][0] == "DISABLED"
+    assert now["brands"][1].startswith("disabled by LIGHTSPEED_ENTITIES_DISABLED since ")
+    assert {s for name, (s, _) in now.items() if name not in ("brands", "outlets")} == {"OK"}
+    assert db.execute(f'SELECT count(*) FROM "{schema}".lightspeed_outlets').fetchone()[0] > 0  # kept
+    from lightspeed_pipeline.warehouse.reads import ReadModel
+
+    assert ReadModel(warehouse).stale() == []
+    # Switched back on: both sync again and are OK.
+    monkeypatch.delenv("LIGHTSPEED_ENTITIES_DISABLED")
+    simulator.faults()
+    assert run_dag().state == "success"
+    assert {s for s, _ in health(db, schema).values()} == {"OK"}
+    # A name the registry does not know fails the run at once, naming the variable.
+    monkeypatch.setenv("LIGHTSPEED_ENTITIES_DISABLED", "brands,gift_cards")
+    run = run_dag()
+    assert run.state == "failed"
+    assert {ti.task_id: ti.state for ti in run.get_task_instances()}["migrate"] == "failed"
+    monkeypatch.delenv("LIGHTSPEED_ENTITIES_DISABLED")
 
     # A rejected token fails the run in its first task, with one request.
     simulator.faults()

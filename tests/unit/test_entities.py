@@ -93,3 +93,13 @@ def test_every_entity_names_the_oauth_scope_its_listing_needs() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     for scope in {*scopes.values(), *reg.RETAILER_SCOPES}:
         assert f"{scope}" in readme, scope
+
+
+def test_dependants_are_what_is_synced_after_an_entity_or_refers_to_it() -> None:
+    assert reg.dependants("outlets") == ["registers", "inventory", "sales"]
+    assert reg.dependants("brands") == ["products"]
+    assert reg.dependants("outlets", exclude={"sales"}) == ["registers", "inventory"]
+    assert reg.dependants("sales") == []
+    for entity in reg.ENTITIES:  # every dependency and every reference is seen
+        for name in entity.after_all:
+            assert entity.name in reg.dependants(name)

@@ -47,6 +47,7 @@ def test_every_variable_is_declared_once_and_the_defaults_are_the_code_defaults(
         (settings.SYNC_SCHEDULE, "0 3 * * 1-5", "0 3 * * 1-5"),
         (settings.API_VERSION, "2026-07", "2026-07"),
         (settings.API_VERSION, "2.0", "2.0"),
+        (settings.ENTITIES_DISABLED, " brands, outlets,,brands ", ("brands", "outlets")),
     ],
 )
 def test_good_values_are_typed(setting: Setting, raw: str, value: Any) -> None:
@@ -68,6 +69,7 @@ def test_good_values_are_typed(setting: Setting, raw: str, value: Any) -> None:
         (settings.RUN_DEADLINE_MIN, "soon", "must be a number, got 'soon'"),
         (settings.API_VERSION, "2026-13", "must be an API version: 2.0 or a dated one, YYYY-MM"),
         (settings.API_VERSION, "3.0", "must be an API version"),
+        (settings.ENTITIES_DISABLED, "brands,gift_cards", "must be a comma-separated list of entity names: outlets,"),
     ],
 )
 def test_a_bad_value_names_the_variable_and_what_it_accepts(
@@ -94,11 +96,24 @@ def test_a_bad_task_setting_fails_the_task_at_once(monkeypatch: pytest.MonkeyPat
     from lightspeed_pipeline.operators import EntitySyncOperator
 
     operator = EntitySyncOperator(task_id="sync", entity="brands")
-    for name, raw in (("LIGHTSPEED_LOCK_WAIT_S", "an hour"), ("LIGHTSPEED_LOCK_BUSY", "later")):
+    for name, raw in (
+        ("LIGHTSPEED_LOCK_WAIT_S", "an hour"),
+        ("LIGHTSPEED_LOCK_BUSY", "later"),
+        ("LIGHTSPEED_ENTITIES_DISABLED", "brand"),
+    ):
         with monkeypatch.context() as env:
             env.setenv(name, raw)
             with pytest.raises(AirflowFailException, match=f"environment variable {name} must be"):
                 operator.execute({"params": {}})
+
+
+def test_a_disabled_entity_skips_its_sync_before_opening_anything(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.sdk.exceptions import AirflowSkipException
+    from lightspeed_pipeline.operators import EntitySyncOperator
+
+    monkeypatch.setenv("LIGHTSPEED_ENTITIES_DISABLED", "brands")
+    with pytest.raises(AirflowSkipException, match="brands is disabled by LIGHTSPEED_ENTITIES_DISABLED"):
+        EntitySyncOperator(task_id="sync", entity="brands").execute({"params": {}})
 
 
 def test_the_schedule_interval_is_the_longest_gap() -> None:

@@ -1,4 +1,6 @@
 -- Per entity: is the copy current and sound? (sync_status, with the reason in health_reason)
+--   DISABLED switched off by LIGHTSPEED_ENTITIES_DISABLED (the store does not grant it): not
+--            synced, neither OK nor ALERT, and no stale alert;
 --   ALERT    the entity's latest sync failed (however recent its last success), it never
 --            succeeded, or its last success is older than 25 h (for schedules longer than a
 --            day: the interval + 25 h);
@@ -33,7 +35,8 @@ SELECT
     ROUND((EXTRACT(EPOCH FROM l.warn_after) / 3600)::numeric, 2) AS warning_after_hours,
     ROUND((EXTRACT(EPOCH FROM l.alert_after) / 3600)::numeric, 2) AS alert_after_hours,
     v.unknown_shape_count,
-    s.api_version
+    s.api_version,
+    s.disabled_at
 FROM sync_state s
 CROSS JOIN limits l
 LEFT JOIN LATERAL (
@@ -43,6 +46,7 @@ LEFT JOIN LATERAL (
 CROSS JOIN LATERAL (
     SELECT
         CASE
+            WHEN s.disabled_at IS NOT NULL THEN 'DISABLED'
             WHEN s.status = 'failed' OR s.last_sync_time IS NULL OR s.last_sync_time < now() - l.alert_after
                 THEN 'ALERT'
             WHEN s.last_sync_time < now() - l.warn_after OR v.orphan_count > 0 OR v.duplicate_count > 0
@@ -51,6 +55,8 @@ CROSS JOIN LATERAL (
             ELSE 'OK'
         END AS sync_status,
         CASE
+            WHEN s.disabled_at IS NOT NULL
+                THEN 'disabled by LIGHTSPEED_ENTITIES_DISABLED since ' || to_char(s.disabled_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"')
             WHEN s.status = 'failed' THEN 'latest sync failed'
             WHEN s.last_sync_time IS NULL THEN 'never synced successfully'
             WHEN s.last_sync_time < now() - l.alert_after OR s.last_sync_time < now() - l.warn_after

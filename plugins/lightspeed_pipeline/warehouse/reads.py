@@ -8,6 +8,7 @@ warehouse's schema only.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from psycopg import sql
@@ -176,9 +177,11 @@ class ReadModel:
 
     # ---- validation -------------------------------------------------------------------------
 
-    def validation_counts(self, entity: Entity) -> dict[str, Any]:
+    def validation_counts(self, entity: Entity, *, unchecked: Collection[str] = ()) -> dict[str, Any]:
         """Rows, deleted rows, orphans (references to ids the referenced table lacks) and
-        duplicates (of the registry's unique keys among live rows) of `entity` and its children."""
+        duplicates (of the registry's unique keys among live rows) of `entity` and its children.
+        References to the `unchecked` entities (disabled ones: their tables stay empty) are not
+        counted as orphans."""
         orphans: dict[str, int] = {}
         duplicates: dict[str, int] = {}
         children: dict[str, int] = {}
@@ -195,7 +198,7 @@ class ReadModel:
             ).fetchone()
             assert row is not None
             for col in entity.columns:
-                if col.references:
+                if col.references and col.references not in unchecked:
                     query = self._orphans(entity.table, col.name, BY_NAME[col.references].table)
                     orphans[f"{col.name}->{col.references}"] = count(query)
             for key in entity.unique_keys:
@@ -212,7 +215,7 @@ class ReadModel:
                 query = self._orphans(child.table, child.parent_key, entity.table)
                 orphans[f"{child.name}.{child.parent_key}->{entity.name}"] = count(query)
                 for col in child.columns:
-                    if col.references:
+                    if col.references and col.references not in unchecked:
                         query = self._orphans(child.table, col.name, BY_NAME[col.references].table)
                         orphans[f"{child.name}.{col.name}->{col.references}"] = count(query)
                 duplicates[f"{child.name}.id"] = count(self._duplicates(child.table, "id", live_only=False))

@@ -6,7 +6,10 @@ random step per write, as in the real API.
 
 Two things override the generated data: a record marked `"_removed": True` (mutate's
 `remove`) is served by no listing until `restore` clears the marker, and a resource with a
-published body (`publish`) is served from that body alone until it is unpublished.
+published body (`publish`) is served from that body alone until it is unpublished. In the
+resources whose 2026-07 listing has a delete feed that 2.0's lacks (`DATED_FEED`), the store's
+removal is a deletion the dated API reports: `remove` soft-deletes (a new version, `deleted_at`),
+which a 2.0 listing shows as the record gone, and `restore` revives it with a new version.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ SUPPORTS_DELETED = frozenset({"outlets", "registers", "products", "customers", "
 # 2.0 listing then no longer holds them, a 2026-07 one with deleted=true reports them deleted.
 GAINS_DELETED = frozenset({"brands", "suppliers", "product_types", "payment_types"})
 SUPPORTS_DELETED_DATED = SUPPORTS_DELETED | GAINS_DELETED  # resources honouring deleted=true in 2026-07
+# Resources with a delete feed in 2026-07 (`deleted=true`, or inventory's `include_deleted`) and none in 2.0.
+DATED_FEED = GAINS_DELETED | {"inventory"}
 RESOURCES = (*VERSIONED, "product_categories")
 
 SCALES: dict[str, dict[str, int]] = {
@@ -689,15 +694,26 @@ class SimData:
                                        "updated_at": self._touch_time(True)}, rng)  # fmt: skip
             mark("product_types", cid)
         # Removal and restore write nothing: no new version, so an incremental read cannot see them
-        # happen (the real API forgets some records that way); they come last so the rng draws of
-        # the other mutations stay as they were.
+        # happen (the real API forgets some records that way); except in the DATED_FEED resources,
+        # where they are a deletion and a revival with a new version. They come last so the rng
+        # draws of the other mutations stay as they were.
         for resource, k in remove.items():
             for rec in pick(resource, k):
-                rec["_removed"] = True
+                if resource in DATED_FEED:
+                    self.put(resource, rec, rng)
+                    rec["deleted_at"] = rec["updated_at"] = self._touch_time(True)
+                else:
+                    rec["_removed"] = True
                 mark(resource, rec["id"])
         for resource, ids in restore.items():
             for rid in ids:
-                if self.records[resource][rid].pop("_removed", False):
+                rec = self.records[resource][rid]
+                if resource in DATED_FEED and rec.get("deleted_at"):
+                    self.put(resource, rec, rng)
+                    rec["deleted_at"] = None
+                    rec["updated_at"] = self._touch_time(True)
+                    mark(resource, rid)
+                elif rec.pop("_removed", False):
                     mark(resource, rid)
         if remove or restore:
             self._cache = {}  # live products and the reference lists depend on what is removed

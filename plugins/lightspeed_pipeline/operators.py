@@ -121,9 +121,8 @@ class MigrateOperator(BaseOperator, SkipMixin):
         warehouse = open_warehouse(self.postgres_conn_id)
         try:
             interval = settings.schedule_interval_s(self.schedule)
-            result = apply_migrations(
-                warehouse, run_settings={"schedule_interval_s": interval} if interval else None, disabled=disabled
-            )
+            result = apply_migrations(warehouse, run_settings={"schedule_interval_s": interval} if interval else None)
+            switched = SyncLedger(warehouse).set_disabled(disabled)
             log.info(
                 "schema %s: applied %s, seeded %d sync_state rows, views (re)created: %s",
                 warehouse.schema,
@@ -141,7 +140,7 @@ class MigrateOperator(BaseOperator, SkipMixin):
                     raise fail_fast(exc) from None
         finally:
             warehouse.close()
-        _log_disabled(disabled, result.pop("switched"))
+        _log_disabled(disabled, switched)
         left_out = [name for name in registry.NAMES if name not in chosen or name in disabled]
         result["entities"] = [name for name in registry.NAMES if name not in left_out]
         result["disabled"] = sorted(disabled, key=registry.NAMES.index)

@@ -56,7 +56,7 @@ def ui(connections: None, airflow_db: None) -> Any:
 
 
 def test_a_failed_entity_is_alert_until_a_successful_rerun(
-    connections: None, simulator: Any, db: Any, schema: str, airflow_db: None, ui: Any, monkeypatch: pytest.MonkeyPatch
+    connections: None, simulator: Any, db: Any, schema: str, airflow_db: None, ui: Any, api_version: str
 ) -> None:
     client, auth = ui
     assert run_dag().state == "success"
@@ -128,33 +128,41 @@ def test_health_thresholds_follow_the_schedule_and_validation(migrated: Any, sch
 
 
 def test_records_removed_in_the_store_are_marked_deleted_and_revived(
-    connections: None, simulator: Any, db: Any, schema: str, airflow_db: None
+    connections: None, simulator: Any, db: Any, schema: str, airflow_db: None, api_version: str
 ) -> None:
+    """2.0 lists the reference lists without a delete feed in full every run, and inventory in full
+    on its cadence, to find removals; 2026-07 reports the removals of brands, suppliers, product
+    types, payment types and inventory in their delete feeds (users and taxes are still listed)."""
+    entities = {e.name: e.at(api_version) for e in reg.ENTITIES}
+    small = [name for name, e in entities.items() if e.deletions == "every_run"]
+    fed = [name for name in NO_FEED if entities[name].deletions == "feed"]  # removals arrive as deletions
     assert run_dag().state == "success"
     removed = simulator.mutate(remove={name: 1 for name in NO_FEED} | {"product_categories": 1})["changed"]
-    state = simulator.state()
+    state = simulator.state(api_version)
     simulator.reset_stats()
     run = run_dag()
     assert run.state == "success"
-    small = [e.name for e in reg.ENTITIES if e.deletions == "every_run"]
-    assert_database_equals_source(db, schema, state, only=(*small, "product_categories"))
+    assert_database_equals_source(db, schema, state, only=(*small, *fed, "product_categories"), api_version=api_version)
     logged = entity_log(db, schema, run.run_id)
-    assert {name: logged[name]["rows_deleted"] for name in small} == {name: 1 for name in small}
-    # inventory has no delete feed and is big: an ordinary run is incremental, a full refresh reconciles it.
+    assert {name: logged[name]["rows_deleted"] for name in (*small, *fed)} == {name: 1 for name in (*small, *fed)}
     gone_inventory = removed["inventory"][0]
     live = db.execute(f'SELECT deleted_at FROM "{schema}".lightspeed_inventory WHERE id = %s', (gone_inventory,))
-    assert live.fetchone()[0] is None
-    run = run_dag(entities=["inventory"], full_refresh=True)
-    assert run.state == "success"
-    assert_database_equals_source(db, schema, state)
-    assert entity_log(db, schema, run.run_id)["inventory"]["rows_deleted"] == 1
+    if "inventory" in fed:  # its delete feed said so
+        assert live.fetchone()[0] is not None
+        assert_database_equals_source(db, schema, state, api_version=api_version)
+    else:  # no delete feed and big: an ordinary run is incremental, a full refresh reconciles it.
+        assert live.fetchone()[0] is None
+        run = run_dag(entities=["inventory"], full_refresh=True)
+        assert run.state == "success"
+        assert_database_equals_source(db, schema, state, api_version=api_version)
+        assert entity_log(db, schema, run.run_id)["inventory"]["rows_deleted"] == 1
 
     # Nothing changed: nothing is written, the small ones cost 2 requests, every other entity 1.
     before = snapshot(db, schema)
     simulator.reset_stats()
     assert run_dag().state == "success"
     assert snapshot(db, schema) == before
-    assert simulator.stats()["by_resource"] == noop_requests()
+    assert simulator.stats()["by_resource"] == noop_requests(api_version)
 
     # A record that comes back is live again; inventory on its weekly cadence reconciles by itself.
     simulator.mutate(restore={"brands": removed["brands"]}, remove={"inventory": 2})
@@ -162,17 +170,17 @@ def test_records_removed_in_the_store_are_marked_deleted_and_revived(
         f"UPDATE \"{schema}\".sync_state SET last_reconciled_at = now() - interval '8 days'"
         " WHERE entity_type = 'inventory'"
     )
-    state = simulator.state()
+    state = simulator.state(api_version)
     run = run_dag()
     assert run.state == "success"
-    assert_database_equals_source(db, schema, state)
+    assert_database_equals_source(db, schema, state, api_version=api_version)
     assert entity_log(db, schema, run.run_id)["inventory"]["rows_deleted"] == 2
     assert entity_log(db, schema, run.run_id)["brands"]["rows_updated"] == 1  # revived
     reconciled = db.execute(
         f"SELECT last_reconciled_at > now() - interval '1 hour' FROM \"{schema}\".sync_state"
         " WHERE entity_type = 'inventory'"
     ).fetchone()[0]
-    assert reconciled
+    assert reconciled is entities["inventory"].reconciled  # with a delete feed it never needs to be
 
 
 def test_low_stock_ignores_deleted_products_outlets_and_inventory(
@@ -193,17 +201,19 @@ def test_low_stock_ignores_deleted_products_outlets_and_inventory(
 
 
 def test_an_empty_listing_marks_nothing_deleted_and_says_so(
-    connections: None, simulator: Any, db: Any, schema: str, airflow_db: None
+    connections: None, simulator: Any, db: Any, schema: str, airflow_db: None, api_version: str
 ) -> None:
+    # the categories and a list read in full every run in this version (2.0: brands; 2026-07: taxes)
+    listed = ("product_categories", "brands" if reg.get("brands").at(api_version).reconciled else "taxes")
     assert run_dag().state == "success"
     before = snapshot(db, schema)
-    simulator.faults(resources={"product_categories": "empty", "brands": "empty"})
+    simulator.faults(resources={name: "empty" for name in listed})
     run = run_dag()
     simulator.faults()
     assert run.state == "success"
-    assert snapshot(db, schema) == before  # no category, no brand marked deleted
+    assert snapshot(db, schema) == before  # nothing marked deleted
     logged = entity_log(db, schema, run.run_id)
-    for name in ("product_categories", "brands"):
+    for name in listed:
         assert logged[name]["rows_deleted"] == 0 and logged[name]["reconciled"] is False
         assert any("listing was empty" in w for w in logged[name]["warnings"]), logged[name]["warnings"]
         status, reason = health(db, schema)[name]
@@ -377,6 +387,7 @@ def test_permanent_errors_fail_at_once_and_a_failed_reference_list_blocks_nothin
     warehouse: Any,
     airflow_db: None,
     monkeypatch: pytest.MonkeyPatch,
+    api_version: str,
 ) -> None:
     monkeypatch.setenv("LIGHTSPEED_TASK_RETRIES", "2")
     simulator.faults(resources={"brands": 403, "customer_groups": 404})

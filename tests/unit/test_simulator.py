@@ -237,30 +237,52 @@ def test_records_removed_without_a_new_version_and_restored_unchanged(sim) -> No
     s, http = sim
     version = s.data.version
     snapshot = copy.deepcopy(s.data.records)
-    counts = {r: s.data.count(r) for r in ("brands", "inventory", "customers")}
-    result = s.data.mutate({"seed": 4, "remove": {"brands": 2, "inventory": 3, "customers": 1}})
+    counts = {r: s.data.count(r) for r in ("users", "customers")}
+    result = s.data.mutate({"seed": 4, "remove": {"users": 2, "customers": 3}})
     changed = result["changed"]
     assert result["version"] == version == s.data.version  # nothing was written
-    assert (len(changed["brands"]), len(changed["inventory"]), len(changed["customers"])) == (2, 3, 1)
+    assert (len(changed["users"]), len(changed["customers"])) == (2, 3)
     for resource, ids in changed.items():
         served = {r["id"] for r in read_all(s, http, resource, deleted="true")}
         assert not served & set(ids) and s.data.count(resource) == counts[resource] - len(ids)
         assert not {r["id"] for r in s.data.live(resource)} & set(ids)
     state = http.get(f"{s.url}/__sim/state").json()["resources"]
-    assert {r["id"] for r in state["brands"] if r.get("_removed") is True} == set(changed["brands"])
-    assert len(state["brands"]) == len(snapshot["brands"])
+    assert {r["id"] for r in state["users"] if r.get("_removed") is True} == set(changed["users"])
+    assert len(state["users"]) == len(snapshot["users"])
     # Other mutations never pick a removed record, and a write to one does not bring it back.
-    updated = s.data.mutate({"seed": 5, "update": {"brands": 6}, "void_sales": 3})["changed"]["brands"]
-    assert len(updated) == 4 and not set(updated) & set(changed["brands"])  # only the 4 live brands
-    s.data.inject("inventory", [{**snapshot["inventory"][changed["inventory"][0]], "inventory_level": 99}])
-    assert changed["inventory"][0] not in {r["id"] for r in read_all(s, http, "inventory")}
-    restored = s.data.mutate({"restore": {"brands": changed["brands"], "inventory": changed["inventory"][1:]}})
-    assert restored["changed"] == {"brands": changed["brands"], "inventory": changed["inventory"][1:]}
-    served = {r["id"]: r for r in read_all(s, http, "brands")}
-    assert all(served[i] == snapshot["brands"][i] for i in changed["brands"])  # same record, same version
-    assert s.data.count("inventory") == counts["inventory"] - 1
+    updated = s.data.mutate({"seed": 5, "update": {"users": 6}, "void_sales": 3})["changed"]["users"]
+    assert len(updated) == 2 and not set(updated) & set(changed["users"])  # only the 2 live users
+    s.data.inject("customers", [{**snapshot["customers"][changed["customers"][0]], "note": "again"}])
+    assert changed["customers"][0] not in {r["id"] for r in read_all(s, http, "customers", deleted="true")}
+    restored = s.data.mutate({"restore": {"users": changed["users"], "customers": changed["customers"][1:]}})
+    assert restored["changed"] == {"users": changed["users"], "customers": changed["customers"][1:]}
+    served = {r["id"]: r for r in read_all(s, http, "users")}
+    assert all(served[i] == snapshot["users"][i] for i in changed["users"])  # same record, same version
+    assert s.data.count("customers") == counts["customers"] - 1
     with pytest.raises(ValueError, match="to restore"):
-        s.data.mutate({"restore": {"brands": ["no-such-id"]}})
+        s.data.mutate({"restore": {"users": ["no-such-id"]}})
+
+
+def test_a_removal_where_2026_07_has_a_delete_feed_is_a_deletion_it_reports(sim) -> None:
+    """brands (and the other lists that gain `deleted`) and inventory: a 2.0 listing no longer
+    holds the removed record; a 2026-07 one reports it deleted, at a new version; a restore
+    revives it at a newer one."""
+    s, http = sim
+    version = s.data.version
+    changed = s.data.mutate({"seed": 4, "remove": {"brands": 2, "inventory": 3}})["changed"]
+    assert s.data.version > version
+    gone = set(changed["brands"])
+    assert not gone & {r["id"] for r in read_all(s, http, "brands")}
+    dated = http.get(f"{s.url}/api/2026-07/brands", params={"after": version, "deleted": "true"}).json()["data"]
+    assert {r["id"] for r in dated} == gone and all(r["deleted_at"] for r in dated)
+    assert all(r["version"] > version for r in dated)
+    inventory = http.post(f"{s.url}/api/2026-07/inventory", json={"after": version, "include_deleted": True})
+    assert {r["id"] for r in inventory.json()} == set(changed["inventory"])
+    assert not set(changed["inventory"]) & {r["id"] for r in read_all(s, http, "inventory")}
+    before = s.data.version
+    s.data.mutate({"restore": {"brands": sorted(gone)}})
+    revived = {r["id"]: r for r in read_all(s, http, "brands")}
+    assert gone <= set(revived) and all(revived[i]["version"] > before and not revived[i]["deleted_at"] for i in gone)
 
 
 def test_categories_removed_and_restored(sim) -> None:

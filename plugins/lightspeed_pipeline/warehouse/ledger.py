@@ -8,6 +8,7 @@ else the sync records about itself is written here, each in a short transaction 
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,6 +98,21 @@ class SyncLedger:
                 ).format(st=self.warehouse.table("sync_state")),
                 (warning[:MAX_MESSAGE] if warning else None, reconciled, api_version, entity.name),
             )
+
+    def set_disabled(self, disabled: Collection[str]) -> dict[str, list[str]]:
+        """Set sync_state.disabled_at of the `disabled` entities (kept when already set: it says
+        since when) and clear it on the others; returns the entities switched off and on."""
+        with self.warehouse.transaction() as conn:
+            rows = conn.execute(
+                sql.SQL(
+                    "UPDATE {st} SET updated_at = now(),"
+                    " disabled_at = CASE WHEN entity_type = ANY(%s::text[]) THEN coalesce(disabled_at, now()) END"
+                    " WHERE (entity_type = ANY(%s::text[])) IS DISTINCT FROM (disabled_at IS NOT NULL)"
+                    " RETURNING entity_type, disabled_at IS NOT NULL"
+                ).format(st=self.warehouse.table("sync_state")),
+                (list(disabled), list(disabled)),
+            ).fetchall()
+        return {"off": sorted(r[0] for r in rows if r[1]), "on": sorted(r[0] for r in rows if not r[1])}
 
     def fail(self, entity: Entity, message: str) -> None:
         with self.warehouse.transaction() as conn:

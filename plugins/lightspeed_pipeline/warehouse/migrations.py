@@ -12,7 +12,6 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -53,15 +52,13 @@ def apply_migrations(
     migrations_dir: Path = MIGRATIONS_DIR,
     views_dir: Path = VIEWS_DIR,
     run_settings: dict[str, Any] | None = None,
-    disabled: Collection[str] = (),
 ) -> dict[str, Any]:
     """Apply pending migrations in order, seed sync_state, create the views that changed.
 
     Each migration runs in its own transaction holding a transaction-level advisory
     lock, so concurrent `migrate` tasks serialise and a pooler cannot strand a lock.
     `run_settings` (such as the schedule's interval, which sync_health reads) are
-    stored in sync_settings when they differ from what is there. `disabled` entities (those
-    LIGHTSPEED_ENTITIES_DISABLED names) are marked so in sync_state, the others unmarked.
+    stored in sync_settings when they differ from what is there.
     """
     key = advisory_key("migrate", warehouse.schema)
     applied: list[str] = []
@@ -102,18 +99,10 @@ def apply_migrations(
     with warehouse.transaction() as conn:
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
         seeded = seed_sync_state(warehouse, conn, entities)
-        switched = mark_disabled(warehouse, conn, disabled)
         stored = store_settings(warehouse, conn, run_settings or {})
         views = apply_views(warehouse, conn, views_dir)
         security = ensure_security(conn, warehouse.schema, entities)
-    return {
-        "applied": applied,
-        "seeded": seeded,
-        "settings": stored,
-        "views": views,
-        "security": security,
-        "switched": switched,
-    }
+    return {"applied": applied, "seeded": seeded, "settings": stored, "views": views, "security": security}
 
 
 def seed_sync_state(warehouse: Warehouse, conn: Any, entities: tuple[Entity, ...] = ENTITIES) -> int:
@@ -126,24 +115,6 @@ def seed_sync_state(warehouse: Warehouse, conn: Any, entities: tuple[Entity, ...
         ([e.name for e in entities],),
     )
     return int(cur.rowcount)
-
-
-def mark_disabled(warehouse: Warehouse, conn: Any, disabled: Collection[str]) -> dict[str, list[str]]:
-    """Set sync_state.disabled_at of the `disabled` entities (kept when already set: it says
-    since when) and clear it on the others; returns the entities switched off and on."""
-    rows = conn.execute(
-        sql.SQL(
-            "UPDATE {t} SET updated_at = now(),"
-            " disabled_at = CASE WHEN entity_type = ANY(%s::text[]) THEN coalesce(disabled_at, now()) END"
-            " WHERE (entity_type = ANY(%s::text[])) IS DISTINCT FROM (disabled_at IS NOT NULL)"
-            " RETURNING entity_type, disabled_at IS NOT NULL"
-        ).format(t=warehouse.table("sync_state")),
-        (list(disabled), list(disabled)),
-    ).fetchall()
-    return {
-        "off": sorted(r[0] for r in rows if r[1]),
-        "on": sorted(r[0] for r in rows if not r[1]),
-    }
 
 
 def store_settings(warehouse: Warehouse, conn: Any, values: dict[str, Any]) -> list[str]:

@@ -143,8 +143,9 @@ def sale(record: dict[str, Any]) -> dict[str, Any]:
         "taxes": [
             {"id": t.get("id"), "tax": t.get("amount")} for t in record.get("taxes") or [] if isinstance(t, dict)
         ],
-        "line_items": [_line_item(i, record) for i in record.get("line_items") or [] if isinstance(i, dict)],
-        "payments": [_payment(p) for p in record.get("payments") or [] if isinstance(p, dict)],
+        # an item that is not an object (a hostile record's) is sent as it is, as 2.0 sends it
+        "line_items": [_line_item(i, record) if isinstance(i, dict) else i for i in record.get("line_items") or []],
+        "payments": [_payment(p) if isinstance(p, dict) else p for p in record.get("payments") or []],
         "created_at": record.get("created_at"),
         "updated_at": record.get("updated_at"),
         "deleted_at": record.get("deleted_at"),

@@ -59,9 +59,9 @@ def orphans(db: Any, schema: str) -> int:
 
 
 def test_sigkill_mid_entity_resumes_from_the_last_committed_page(
-    connections: None, simulator: Any, db: Any, schema: str, airflow_db: None
+    connections: None, simulator: Any, db: Any, schema: str, airflow_db: None, api_version: str
 ) -> None:
-    state = simulator.state()
+    state = simulator.state(api_version)
     n_sales = len(state["sales"])
     simulator.faults(delay={"sales": 0.4})  # each sales page takes a while: the worker sits between pages
     worker = subprocess.Popen(
@@ -90,7 +90,7 @@ def test_sigkill_mid_entity_resumes_from_the_last_committed_page(
     assert int(reqs[0]["query"]["after"]) == committed
     remaining = n_sales - stored[0]
     assert len(reqs) == math.ceil(remaining / PAGE) + 1  # nothing before the cursor is read again
-    assert_database_equals_source(db, schema, simulator.state(), only=("sales",))
+    assert_database_equals_source(db, schema, simulator.state(api_version), only=("sales",), api_version=api_version)
     assert orphans(db, schema) == 0
     assert sync_state(db, schema)["sales"][0] == "success"
 
@@ -102,7 +102,13 @@ HOSTILE_SCRIPT = [
 
 
 def test_hostile_api_still_ends_equal(
-    connections: None, simulator: Any, db: Any, schema: str, airflow_db: None, monkeypatch: pytest.MonkeyPatch
+    connections: None,
+    simulator: Any,
+    db: Any,
+    schema: str,
+    airflow_db: None,
+    monkeypatch: pytest.MonkeyPatch,
+    api_version: str,
 ) -> None:
     monkeypatch.setenv(
         "AIRFLOW_CONN_LIGHTSPEED_API",
@@ -116,13 +122,19 @@ def test_hostile_api_still_ends_equal(
     run = run_dag()
     simulator.faults()
     assert run.state == "success"
-    assert_database_equals_source(db, schema, simulator.state())
+    assert_database_equals_source(db, schema, simulator.state(api_version), api_version=api_version)
     statuses = simulator.stats()["by_status"]
     assert statuses.get("reset", 0) >= 2 and statuses.get("cut", 0) >= 1 and statuses.get("429", 0) >= 4
 
 
 def test_exhausted_retry_budget_fails_clearly_and_the_next_run_resumes(
-    connections: None, simulator: Any, db: Any, schema: str, airflow_db: None, monkeypatch: pytest.MonkeyPatch
+    connections: None,
+    simulator: Any,
+    db: Any,
+    schema: str,
+    airflow_db: None,
+    monkeypatch: pytest.MonkeyPatch,
+    api_version: str,
 ) -> None:
     monkeypatch.setenv("LIGHTSPEED_TASK_RETRIES", "0")
     monkeypatch.setenv("AIRFLOW_CONN_LIGHTSPEED_API", simulator.airflow_connection(**FAST_RETRIES, retry_budget_s=2.5))
@@ -133,7 +145,9 @@ def test_exhausted_retry_budget_fails_clearly_and_the_next_run_resumes(
     assert run.state == "failed" and time.monotonic() - started < 60
     status, cursor, error = sync_state(db, schema)["sales"]
     assert status == "failed" and cursor is not None
-    assert error.startswith(f"sales (page 3, after version {cursor}): giving up on GET /api/2.0/sales?after={cursor}")
+    assert error.startswith(
+        f"sales (page 3, after version {cursor}): giving up on GET /api/{api_version}/sales?after={cursor}"
+    )
     assert "retry_budget_s=2.5" in error and "HTTP 429 (Retry-After: '1')" in error
 
     simulator.faults()
@@ -141,7 +155,7 @@ def test_exhausted_retry_budget_fails_clearly_and_the_next_run_resumes(
     monkeypatch.setenv("AIRFLOW_CONN_LIGHTSPEED_API", simulator.airflow_connection(**FAST_RETRIES))
     assert run_dag(entities=["sales"]).state == "success"
     assert requests_by_resource(simulator.stats())["sales"][0]["query"]["after"] == str(cursor)
-    assert_database_equals_source(db, schema, simulator.state(), only=("sales",))
+    assert_database_equals_source(db, schema, simulator.state(api_version), only=("sales",), api_version=api_version)
 
 
 def test_dropped_database_connection_mid_entity_is_retried_and_resumes(
@@ -152,6 +166,7 @@ def test_dropped_database_connection_mid_entity_is_retried_and_resumes(
     schema: str,
     airflow_db: None,
     monkeypatch: pytest.MonkeyPatch,
+    api_version: str,
 ) -> None:
     # This test's own application_name: only its sync's connections are killed, not those of a
     # test running beside it on the same server.
@@ -180,12 +195,12 @@ def test_dropped_database_connection_mid_entity_is_retried_and_resumes(
     log = [r[0] for r in db.execute(
         f"SELECT status FROM \"{schema}\".sync_log WHERE entity_type = 'sales' ORDER BY id").fetchall()]  # fmt: skip
     assert log == ["started", "failed", "started", "completed"]
-    assert_database_equals_source(db, schema, simulator.state(), only=("sales",))
+    assert_database_equals_source(db, schema, simulator.state(api_version), only=("sales",), api_version=api_version)
     assert orphans(db, schema) == 0
 
 
 def test_postgres_restart_mid_entity_rolls_back_the_page_and_the_retry_resumes(
-    simulator: Any, schema: str, airflow_db: None, monkeypatch: pytest.MonkeyPatch
+    simulator: Any, schema: str, airflow_db: None, monkeypatch: pytest.MonkeyPatch, api_version: str
 ) -> None:
     from devtools.pg import ThrowawayPostgres
 
@@ -204,7 +219,8 @@ def test_postgres_restart_mid_entity_rolls_back_the_page_and_the_retry_resumes(
         simulator.faults()
         assert restarted and run.state == "success"
         with psycopg.connect(pg.dsn, autocommit=True) as after:
-            assert_database_equals_source(after, schema, simulator.state(), only=("sales",))
+            state = simulator.state(api_version)
+            assert_database_equals_source(after, schema, state, only=("sales",), api_version=api_version)
             assert orphans(after, schema) == 0
             query = f"SELECT status FROM \"{schema}\".sync_log WHERE entity_type = 'sales' ORDER BY id"
             statuses = [r[0] for r in after.execute(query).fetchall()]
@@ -296,7 +312,7 @@ HOSTILE_CUSTOMERS = [
 
 
 def test_hostile_records_are_stored_typed_where_possible_or_rejected(
-    connections: None, simulator: Any, db: Any, schema: str, airflow_db: None
+    connections: None, simulator: Any, db: Any, schema: str, airflow_db: None, api_version: str
 ) -> None:
     simulator.inject("customers", HOSTILE_CUSTOMERS)
     simulator.inject("sales", [

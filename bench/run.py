@@ -35,7 +35,7 @@ sys.path[:0] = [str(ROOT / "plugins"), str(ROOT)]
 import psycopg  # noqa: E402
 from lightspeed_pipeline import entities as reg  # noqa: E402
 from lightspeed_pipeline.api.client import ClientConfig, LightspeedClient  # noqa: E402
-from lightspeed_pipeline.api.paginators import VersionPaginator  # noqa: E402
+from lightspeed_pipeline.api.paginators import paginator_for  # noqa: E402
 from lightspeed_pipeline.mapping import PreparedPage, prepare_page, to_pg_json  # noqa: E402
 from lightspeed_pipeline.warehouse import DbSettings, Warehouse  # noqa: E402
 from lightspeed_pipeline.warehouse.migrations import apply_migrations  # noqa: E402
@@ -74,7 +74,8 @@ def worker(
 
 
 def sync_all(dsn: str, sim: SimulatorProcess, schema: str, *args: str) -> dict[str, dict[str, Any]]:
-    """Every entity in dependency order; `sales` in a process of its own (its RSS is reported)."""
+    """Every entity in dependency order; `sales` in a process of its own (its RSS is reported).
+    `args` go to bench/worker.py (`--api-version 2026-07`: through that API version)."""
     others = [n for n in reg.NAMES if n != "sales"]
     first = worker(dsn, sim, schema, others, *args)
     sales = worker(dsn, sim, schema, ["sales"], *args)
@@ -83,13 +84,26 @@ def sync_all(dsn: str, sim: SimulatorProcess, schema: str, *args: str) -> dict[s
     return {n: by_name[n] for n in reg.NAMES}
 
 
-def minimum_requests(sim: SimulatorProcess, after: dict[str, int]) -> dict[str, int]:
+def page_size(entity: reg.Entity) -> int:
+    """Records per page as the sync asks for them: PAGE, or the endpoint's own size (2026-07's inventory: 5000)."""
+    return getattr(entity.paging, "max_size", PAGE)
+
+
+def minimum_requests(sim: SimulatorProcess, after: dict[str, int], api_version: str = reg.V2) -> dict[str, int]:
     """The fewest requests that can read each entity from `after`: full pages + 1 empty page
     (version paging), or the pages alone (product categories: `has_next` ends the read)."""
-    spec = {e.name: {"after": after.get(e.name, 0), "deleted": e.supports_deleted} for e in reg.ORDERED}
+    entities = {e.name: e.at(api_version) for e in reg.ORDERED}
+    spec = {
+        n: {"after": after.get(n, 0), "deleted": e.supports_deleted, "api_version": api_version}
+        for n, e in entities.items()
+    }
     counts = sim.count(spec)
     return {
-        name: (max(1, math.ceil(n / PAGE)) if not reg.get(name).versioned else math.ceil(n / PAGE) + 1)
+        name: (
+            max(1, math.ceil(n / page_size(entities[name])))
+            if not entities[name].versioned
+            else math.ceil(n / page_size(entities[name])) + 1
+        )
         for name, n in counts.items()
     }
 
@@ -108,19 +122,23 @@ def rows_of(r: dict[str, Any]) -> int:
 # -- page writer vs raw COPY ---------------------------------------------------------------
 
 
-def fetch_pages(sim: SimulatorProcess, name: str) -> list[PreparedPage]:
-    entity = reg.get(name)
-    with LightspeedClient(ClientConfig(base_url=sim.url, token=sim.token, page_size=PAGE, prefetch=False)) as c:
-        return [
-            prepare_page(entity, p.records)
-            for p in VersionPaginator(c, name, entity.endpoint, after=0, deleted=entity.supports_deleted).pages()
-        ]
+def fetch_pages(sim: SimulatorProcess, entity: reg.Entity, api_version: str) -> list[PreparedPage]:
+    """Every page of `entity` as `api_version` lists it, prepared as the sync prepares it."""
+    config = ClientConfig(
+        base_url=sim.url,
+        token=sim.token,
+        page_size=PAGE,
+        prefetch=False,
+        api_version=api_version,
+        api_base_path=f"/api/{api_version}",
+    )
+    with LightspeedClient(config) as c:
+        return [prepare_page(entity, p.records) for p in paginator_for(entity, c).pages()]
 
 
-def write_pages(dsn: str, schema: str, name: str, pages: list[PreparedPage]) -> tuple[float, float]:
+def write_pages(dsn: str, schema: str, entity: reg.Entity, pages: list[PreparedPage]) -> tuple[float, float]:
     """Seconds to write the pages into empty tables (new rows), then again with every
     version one higher (every row changed: the version-guarded upsert, children replaced)."""
-    entity = reg.get(name)
     bumped = [
         PreparedPage(
             rows=[{**r, "version": r["version"] + 1} for r in p.rows],
@@ -140,11 +158,10 @@ def write_pages(dsn: str, schema: str, name: str, pages: list[PreparedPage]) -> 
         return times[0], times[1]
 
 
-def copy_write(dsn: str, schema: str, name: str, pages: list[PreparedPage]) -> float:
+def copy_write(dsn: str, schema: str, entity: reg.Entity, pages: list[PreparedPage]) -> float:
     """The same rows, typed the same way, by COPY into the same (empty, migrated) tables: one page per COPY+COMMIT."""
     from psycopg.types.json import Jsonb, set_json_dumps
 
-    entity = reg.get(name)
     targets = [(entity.table, [n for n, _ in _entity_columns(entity)], None)]
     targets += [(ch.table, [n for n, _ in _child_columns(ch)], ch.name) for ch in entity.children]
     members = {ch.name: ch.member for ch in entity.children}
@@ -172,21 +189,24 @@ def copy_write(dsn: str, schema: str, name: str, pages: list[PreparedPage]) -> f
         return time.perf_counter() - started
 
 
-def store_vs_copy(dsn: str, sim: SimulatorProcess, rounds: int) -> dict[str, Any]:
+def store_vs_copy(dsn: str, sim: SimulatorProcess, rounds: int, api_version: str = reg.V2) -> dict[str, Any]:
+    """The page writer against COPY for the big entities' pages as `api_version` sends them."""
     out: dict[str, Any] = {}
     total = {"rows": 0, "store_s": 0.0, "update_s": 0.0, "copy_s": 0.0}
+    tag = "" if api_version == reg.V2 else "_" + api_version.replace("-", "")
     for name in BIG:
-        pages = fetch_pages(sim, name)
+        entity = reg.get(name).at(api_version)
+        pages = fetch_pages(sim, entity, api_version)
         n_rows = sum(len(p.rows) + sum(len(c) for c in p.children.values()) for p in pages)
         per: dict[str, list[float]] = {"store": [], "update": [], "copy": []}
         for i in range(rounds):
             for kind in ("store", "copy") if i % 2 == 0 else ("copy", "store"):
-                schema = f"svc_{kind}_{name}_{i}"
+                schema = f"svc{tag}_{kind}_{name}_{i}"
                 migrate(dsn, schema)
                 if kind == "copy":
-                    per["copy"].append(copy_write(dsn, schema, name, pages))
+                    per["copy"].append(copy_write(dsn, schema, entity, pages))
                 else:
-                    insert_s, update_s = write_pages(dsn, schema, name, pages)
+                    insert_s, update_s = write_pages(dsn, schema, entity, pages)
                     per["store"].append(insert_s)
                     per["update"].append(update_s)
         s, u, c = (statistics.median(per[k]) for k in ("store", "update", "copy"))
@@ -199,8 +219,8 @@ def store_vs_copy(dsn: str, sim: SimulatorProcess, rounds: int) -> dict[str, Any
             "ratio": round(c / s, 3),
             "update_ratio": round(c / u, 3),
         }
-        log(f"store vs COPY {name}: {n_rows} rows, store {s:.2f} s (all changed: {u:.2f} s), COPY {c:.2f} s,"
-            f" ratio {c / s:.2f} (update {c / u:.2f})")  # fmt: skip
+        log(f"store vs COPY {name} ({api_version}): {n_rows} rows, store {s:.2f} s (all changed: {u:.2f} s),"
+            f" COPY {c:.2f} s, ratio {c / s:.2f} (update {c / u:.2f})")  # fmt: skip
         for k, v in (("rows", n_rows), ("store_s", s), ("update_s", u), ("copy_s", c)):
             total[k] += v
         del pages
@@ -209,6 +229,53 @@ def store_vs_copy(dsn: str, sim: SimulatorProcess, rounds: int) -> dict[str, Any
                     "ratio": round(total["copy_s"] / total["store_s"], 3),
                     "update_ratio": round(total["copy_s"] / total["update_s"], 3),
                     "copy_rows_per_s": round(total["rows"] / total["copy_s"])}  # fmt: skip
+    return out
+
+
+def dated_run(dsn: str, sim: SimulatorProcess, rounds: int, res: dict[str, Any]) -> dict[str, Any]:
+    """Import, no-op and page writer vs COPY through the newest API version, with its ratios set
+    beside 2.0's of the same run (`res`)."""
+    version = reg.NEWEST
+    migrate(dsn, "bench_dated")
+    minimum = minimum_requests(sim, {}, version)
+    imp = sync_all(dsn, sim, "bench_dated", "--api-version", version)
+    big_rows = sum(rows_of(imp[n]) for n in BIG)
+    big_s = sum(imp[n]["duration_s"] for n in BIG)
+    noop = sync_all(dsn, sim, "bench_dated", "--api-version", version)
+    svc = store_vs_copy(dsn, sim, rounds, version)
+    inventory = imp["inventory"]
+    out: dict[str, Any] = {
+        "api_version": version,
+        "import": {
+            n: {
+                "rows": rows_of(r),
+                "seconds": r["duration_s"],
+                "requests": r["requests"],
+                "requests_minimum": minimum[n],
+                "pages": r["pages"],
+            }
+            for n, r in imp.items()
+        },
+        "store_vs_copy": svc,
+        "noop_requests_per_entity": {n: r["requests"] for n, r in noop.items()},
+        "noop_rows_written": sum(r["written"] + r["child_rows"] for r in noop.values()),
+    }
+    import_rows_per_s = big_rows / big_s
+    import_vs_copy = import_rows_per_s / svc["total"]["copy_rows_per_s"]
+    out["summary"] = {
+        "store_vs_copy_ratio": svc["total"]["ratio"],
+        "store_vs_copy_ratio_2_0": res["store_vs_copy_ratio"],
+        "store_vs_copy_relative": round(svc["total"]["ratio"] / res["store_vs_copy_ratio"], 3),
+        "import_vs_copy_ratio": round(import_vs_copy, 3),
+        "import_vs_copy_ratio_2_0": res["import_vs_copy_ratio"],
+        "import_vs_copy_relative": round(import_vs_copy / res["import_vs_copy_ratio"], 3),
+        "inventory_records_per_page": round(inventory["records"] / max(1, inventory["pages"])),
+        "inventory_requests": inventory["requests"],
+        "requests_made": sum(r["requests"] for r in imp.values()),
+        "requests_minimum": sum(minimum.values()),
+        "noop_requests": sum(out["noop_requests_per_entity"].values()),
+        "noop_rows_written": out["noop_rows_written"],
+    }
     return out
 
 
@@ -334,6 +401,10 @@ def main() -> None:
                                             "write_s": fr["write_s"], "rows_rewritten": fr["written"],
                                             "records_read": fr["records"], "requests": fr["requests"]}  # fmt: skip
             log(f"full refresh products: {res['full_refresh_products']}")
+            # 9. the same import and page writer vs COPY through API 2026-07 (inventory by POST,
+            #    5 000 a page; sales and inventory in their dated shapes), into a schema of its own
+            res["dated"] = dated_run(dsn, sim, args.rounds, res)
+            log(f"2026-07: {json.dumps(res['dated']['summary'])}")
             # 8a. prefetch off vs on: the sales import again, into fresh schemas
             if not args.quick:
                 pf: dict[str, list[float]] = {"on": [], "off": []}
@@ -392,6 +463,17 @@ def print_table(res: dict[str, Any]) -> None:
     for k in ("prefetch", "rate_limit"):
         if k in res:
             print(f"  {k:<24} {res[k]}")
+    if "dated" in res:
+        d = res["dated"]["summary"]
+        print(f"\nAPI {res['dated']['api_version']} beside 2.0 (same run; target: within 10 %):")
+        print(f"  store/COPY  {d['store_vs_copy_ratio']:.3f} vs {d['store_vs_copy_ratio_2_0']:.3f}"
+              f"  ({d['store_vs_copy_relative']:.3f} x)")  # fmt: skip
+        print(f"  import/COPY {d['import_vs_copy_ratio']:.3f} vs {d['import_vs_copy_ratio_2_0']:.3f}"
+              f"  ({d['import_vs_copy_relative']:.3f} x)")  # fmt: skip
+        print(f"  inventory: {d['inventory_records_per_page']} records a page, {d['inventory_requests']} requests;"
+              f" requests {d['requests_made']}/{d['requests_minimum']} (minimum); no-op {d['noop_requests']} requests,"
+              f" {d['noop_rows_written']} rows written")  # fmt: skip
+        print(f"  no-op requests per entity: {res['dated']['noop_requests_per_entity']}")
     print(f"\nwrote {RESULTS.relative_to(ROOT)} ({res['bench_seconds']} s)")
 
 

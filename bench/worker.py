@@ -42,16 +42,23 @@ def main() -> None:
     parser.add_argument("--full-refresh", action="store_true")
     parser.add_argument("--no-prefetch", action="store_true")
     parser.add_argument("--rate-reserve", type=int, default=None)
+    parser.add_argument("--api-version", default=reg.V2, help="2.0 or a dated version (2026-07)")
     args = parser.parse_args()
     extra = {} if args.rate_reserve is None else {"rate_reserve": args.rate_reserve}
     config = ClientConfig(
-        base_url=args.url, token=args.token, page_size=args.page_size, prefetch=not args.no_prefetch, **extra
+        base_url=args.url,
+        token=args.token,
+        page_size=args.page_size,
+        prefetch=not args.no_prefetch,
+        api_version=args.api_version,
+        api_base_path=f"/api/{args.api_version}",
+        **extra,
     )
     results = []
     with Warehouse.open(os.environ["LIGHTSPEED_BENCH_DSN"], DbSettings(schema=args.schema)) as warehouse:
         for name in args.entities.split(","):
             with LightspeedClient(config) as client:
-                r = sync_entity(reg.get(name), client, warehouse, full_refresh=args.full_refresh)
+                r = sync_entity(reg.get(name).at(args.api_version), client, warehouse, full_refresh=args.full_refresh)
             results.append({**r.as_dict(), "written": r.written})
     print(json.dumps({"results": results, "rss_peak_mb": round(peak_rss_mb(), 1)}))
 

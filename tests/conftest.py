@@ -83,7 +83,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 # The end-to-end tests (whole Airflow deployments, which mostly wait on the scheduler) in two
 # groups of about the same length, one per worker (`--dist loadgroup`), beside the others.
-E2E_GROUPS = {"test_deployment.py": "e2e-1", "test_alerts.py": "e2e-2", "test_health_page.py": "e2e-2"}
+E2E_GROUPS = {"test_deployment.py": "e2e-1", "test_alerts.py": "e2e-1", "test_health_page.py": "e2e-2"}
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups

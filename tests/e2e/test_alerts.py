@@ -48,7 +48,9 @@ dag = build_dag("{LATE_DAG_ID}", run_deadline_min=0.05)
 
 
 @pytest.fixture
-def stack(pg_dsn: str, schema: str) -> Iterator[tuple[AirflowStack, SimulatorProcess, WebhookReceiver]]:
+def stack(
+    pg_dsn: str, schema: str, api_version: str
+) -> Iterator[tuple[AirflowStack, SimulatorProcess, WebhookReceiver]]:
     receiver = WebhookReceiver()
     try:
         with SimulatorProcess(token=TOKEN) as sim:
@@ -67,6 +69,7 @@ def stack(pg_dsn: str, schema: str) -> Iterator[tuple[AirflowStack, SimulatorPro
                 "LIGHTSPEED_BACKOFF_INITIAL": "0.05",
                 "LIGHTSPEED_TASK_RETRIES": "1",
                 "LIGHTSPEED_RETRY_DELAY_S": "1",
+                "LIGHTSPEED_API_VERSION": api_version,  # each test runs once per supported version
             }
             st = AirflowStack(pg_dsn, env)
             # The project's DAG file and the late one, in a DAG folder of this stack's own.

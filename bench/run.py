@@ -9,7 +9,9 @@ Starts its own PostgreSQL (fsync on) and simulator (pages of 1 000), then measur
   4. a no-op run; 5. `full_refresh` of products over unchanged data;
   6. peak RSS of the process syncing sales at 1x and at `--rss-factor` x the sales;
   7. the DAG file's parse time (median of 5 cold interpreters);
-  8. prefetching on vs off (sales import), and a small rate-limit budget with two tasks.
+  8. prefetching on vs off (sales import), and a small rate-limit budget with two tasks;
+  9. the import, a no-op run and 2. again through API 2026-07 (inventory by POST, 5 000 a
+     page), its ratios beside 2.0's of the same run.
 Prints a table and writes bench/results.json. Numbers, not assertions: see docs/performance.md.
 """
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -132,6 +133,11 @@ class AirflowStack:
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
                 "AIRFLOW__API__BASE_URL": self.url,
                 "AIRFLOW__API_AUTH__JWT_SECRET": uuid.uuid4().hex * 2,
+                # One fernet key for every process, as compose's shared airflow.cfg gives them: left
+                # to each process, the one that writes airflow.cfg first generates a key that a
+                # process started a moment earlier never reads (the triggerer then cannot decrypt
+                # the deadline triggers the scheduler stored: seen once in CI).
+                "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{user}:admin",
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.home / "passwords.json"),
                 "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",

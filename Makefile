@@ -51,7 +51,7 @@ check: venv lint
 	$(BIN)/python -m devtools.docs --check
 	$(BIN)/python -m pytest tests/unit tests/dags
 
-# Starts its own PostgreSQL and simulator; about 10 minutes on 2 cores. BENCH_ARGS="--quick"
+# Starts its own PostgreSQL and simulator; about 15 minutes on 2 cores. BENCH_ARGS="--quick"
 # skips the 4x-memory, prefetch and rate-limit runs. bench/scheduler.py times runs under a
 # real scheduler (a no-op run, one entity vs clearing its group) against their targets.
 bench: venv

@@ -27,9 +27,9 @@ FIRST_VERSION = 3_300_000_000
 
 VERSIONED = (
     "outlets", "registers", "users", "taxes", "payment_types", "brands", "suppliers", "product_types",
-    "customer_groups", "products", "customers", "inventory", "sales",
+    "customer_groups", "products", "customers", "inventory", "sales", "tags",
 )  # fmt: skip
-SUPPORTS_DELETED = frozenset({"outlets", "registers", "products", "customers", "customer_groups"})
+SUPPORTS_DELETED = frozenset({"outlets", "registers", "products", "customers", "customer_groups", "tags"})
 # What 2026-07 adds to it (simulator/dated.py); mutate's `delete` may soft-delete these too: a
 # 2.0 listing then no longer holds them, a 2026-07 one with deleted=true reports them deleted.
 GAINS_DELETED = frozenset({"brands", "suppliers", "product_types", "payment_types"})
@@ -42,17 +42,17 @@ SCALES: dict[str, dict[str, int]] = {
     "test": {
         "outlets": 2, "registers": 4, "users": 4, "taxes": 3, "payment_types": 5, "brands": 6, "suppliers": 4,
         "product_categories": 12, "customer_groups": 3, "products": 120, "customers": 80, "inventory": 200,
-        "sales": 250,
+        "sales": 250, "tags": 5,
     },
     "demo": {
         "outlets": 3, "registers": 6, "users": 8, "taxes": 3, "payment_types": 5, "brands": 20, "suppliers": 10,
         "product_categories": 30, "customer_groups": 4, "products": 2000, "customers": 1500, "inventory": 5000,
-        "sales": 5000,
+        "sales": 5000, "tags": 15,
     },
     "bench": {
         "outlets": 3, "registers": 6, "users": 10, "taxes": 3, "payment_types": 5, "brands": 50, "suppliers": 20,
         "product_categories": 60, "customer_groups": 5, "products": 20000, "customers": 20000, "inventory": 60000,
-        "sales": 50000,
+        "sales": 50000, "tags": 40,
     },
 }  # fmt: skip
 
@@ -414,6 +414,12 @@ class SimData:
         self._generate_inventory(n["inventory"], stamps)
         for _ in range(n["sales"]):
             self.put("sales", self._new_sale(rng, stamps(True)))
+        # Last, so the records above are the same with or without them. The vendor's Tag has
+        # only these members (and, in 2026-07, its version: 2.0 serves none, see dated.py).
+        for i in range(n["tags"]):
+            self.put("tags", {"id": self.new_id(), "name": f"{WORDS[i % len(WORDS)]} tag {i}", "deleted_at": None})
+        for rec in list(self.records["tags"].values())[:1]:  # one deleted on a first import too
+            rec["deleted_at"] = self._when(t, True)
 
     def _generate_categories(self, count: int) -> None:
         rng = self.rng

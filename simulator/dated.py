@@ -12,6 +12,7 @@ What 2026-07 changes, for the entities the sync reads:
   `sort_direction` default "desc", `include_deleted`), answered with a bare array;
   `inventory_level` -> `current_inventory_level`, plus `reorder_target`, `reorder_method`;
 * brands, suppliers, product types and payment types honour `deleted=true`;
+* tags carry their `version` (2.0's do not);
 * an empty page's envelope is `{"min": null, "max": null}`; the retailer's `timezone` is a
   string and its `version` a string.
 """
@@ -176,9 +177,12 @@ def retailer(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def reshape(resource: str, record: Any, api_version: str) -> Any:
-    """`record` (stored 2.0-shaped) as `api_version` serves it; raw injected items pass as they are."""
-    if api_version == V2 or not isinstance(record, dict):
+    """`record` (stored 2.0-shaped) as `api_version` serves it; raw injected items pass as they are.
+    2.0's tags carry no version of their own (the vendor's `Tag`; the page's envelope does)."""
+    if not isinstance(record, dict):
         return record
+    if api_version == V2:
+        return {k: v for k, v in record.items() if k != "version"} if resource == "tags" else record
     if resource == "sales":
         return sale(record)
     if resource == "inventory":

@@ -440,12 +440,11 @@ class Simulator:
         if method == "GET" and path == "oauth":
             return _json(200, self.oauth_state())
         with self.lock:
-            if method == "GET" and path in ("state", f"state/{dated.V2}"):
-                return _json(200, self.data.dump())
-            if method == "GET" and path == f"state/{dated.DATED}":  # as a 2026-07 client reads them
+            if method == "GET" and path in ("state", *(f"state/{v}" for v in dated.API_VERSIONS)):
+                version = path.partition("/")[2] or dated.V2  # as a client of that version reads them
                 dump = self.data.dump()
                 dump["resources"] = {  # a published body is served as published
-                    r: records if r in self.data.published else [dated.reshape(r, rec, dated.DATED) for rec in records]
+                    r: records if r in self.data.published else [dated.reshape(r, rec, version) for rec in records]
                     for r, records in dump["resources"].items()
                 }
                 return _json(200, dump)

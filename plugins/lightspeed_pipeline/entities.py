@@ -306,6 +306,17 @@ ENTITIES: tuple[Entity, ...] = (
         description="Deprecated in 2.0 (same tree and ids as product_categories); kept for completeness.",
     ),
     Entity(
+        "tags",
+        "/tags",
+        scope="products:read",
+        columns=(col("name"),),
+        supports_deleted=True,
+        # 2.0's records carry no version of their own (the page's envelope does); 2026-07's do. So
+        # switching to 2026-07 restates them once (a few requests), and every row gets its version.
+        shapes=(Shape("2026-07", ("version",)), Shape("2.0", ("name", "deleted_at"))),
+        description="Product tags.",
+    ),
+    Entity(
         "product_categories",
         "/product_categories",
         scope="products:read",

@@ -23,6 +23,7 @@ INTERFACE_ENTITIES = {
     "customers": "/customers",
     "inventory": "/inventory",
     "sales": "/sales",
+    "tags": "/tags",  # issue 18: the rest of the store
 }
 
 
@@ -88,7 +89,7 @@ def test_every_entity_names_the_oauth_scope_its_listing_needs() -> None:
         "payment_types": "payment_types:read", "brands": "products:read", "suppliers": "suppliers:read",
         "product_types": "products:read", "product_categories": "products:read",
         "customer_groups": "customers:read", "products": "products:read", "customers": "customers:read",
-        "inventory": "inventory:read", "sales": "sales:read",
+        "inventory": "inventory:read", "sales": "sales:read", "tags": "products:read",
     }  # fmt: skip
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     for scope in {*scopes.values(), *reg.RETAILER_SCOPES}:

@@ -27,12 +27,12 @@ FIRST_VERSION = 3_300_000_000
 
 VERSIONED = (
     "outlets", "registers", "users", "taxes", "payment_types", "brands", "suppliers", "product_types",
-    "customer_groups", "products", "customers", "inventory", "sales", "tags",
+    "customer_groups", "products", "customers", "inventory", "sales", "tags", "price_books",
 )  # fmt: skip
 SUPPORTS_DELETED = frozenset({"outlets", "registers", "products", "customers", "customer_groups", "tags"})
 # What 2026-07 adds to it (simulator/dated.py); mutate's `delete` may soft-delete these too: a
 # 2.0 listing then no longer holds them, a 2026-07 one with deleted=true reports them deleted.
-GAINS_DELETED = frozenset({"brands", "suppliers", "product_types", "payment_types"})
+GAINS_DELETED = frozenset({"brands", "suppliers", "product_types", "payment_types", "price_books"})
 SUPPORTS_DELETED_DATED = SUPPORTS_DELETED | GAINS_DELETED  # resources honouring deleted=true in 2026-07
 # Resources with a delete feed in 2026-07 (`deleted=true`, or inventory's `include_deleted`) and none in 2.0.
 DATED_FEED = GAINS_DELETED | {"inventory"}
@@ -42,17 +42,17 @@ SCALES: dict[str, dict[str, int]] = {
     "test": {
         "outlets": 2, "registers": 4, "users": 4, "taxes": 3, "payment_types": 5, "brands": 6, "suppliers": 4,
         "product_categories": 12, "customer_groups": 3, "products": 120, "customers": 80, "inventory": 200,
-        "sales": 250, "tags": 5,
+        "sales": 250, "tags": 5, "price_books": 3,
     },
     "demo": {
         "outlets": 3, "registers": 6, "users": 8, "taxes": 3, "payment_types": 5, "brands": 20, "suppliers": 10,
         "product_categories": 30, "customer_groups": 4, "products": 2000, "customers": 1500, "inventory": 5000,
-        "sales": 5000, "tags": 15,
+        "sales": 5000, "tags": 15, "price_books": 4,
     },
     "bench": {
         "outlets": 3, "registers": 6, "users": 10, "taxes": 3, "payment_types": 5, "brands": 50, "suppliers": 20,
         "product_categories": 60, "customer_groups": 5, "products": 20000, "customers": 20000, "inventory": 60000,
-        "sales": 50000, "tags": 40,
+        "sales": 50000, "tags": 40, "price_books": 6,
     },
 }  # fmt: skip
 
@@ -420,6 +420,27 @@ class SimData:
             self.put("tags", {"id": self.new_id(), "name": f"{WORDS[i % len(WORDS)]} tag {i}", "deleted_at": None})
         for rec in list(self.records["tags"].values())[:1]:  # one deleted on a first import too
             rec["deleted_at"] = self._when(t, True)
+        groups = list(self.records["customer_groups"].values())
+        for i in range(n["price_books"]):  # 2.0's PriceBook (the vendor's example's members)
+            group = groups[i % len(groups)]
+            self.put(
+                "price_books",
+                {
+                    "id": self.new_id(),
+                    "name": "General Price Book (All Products)" if i == 0 else f"{WORDS[i % len(WORDS)]} prices",
+                    "type": "BASE" if i == 0 else "GENERAL",
+                    "customer_group_id": group["id"],
+                    "customer_group": {k: group[k] for k in ("id", "name", "group_id", "version")},
+                    "outlet_id": None,
+                    "outlet": {},
+                    "valid_from": None if i == 0 else self._when(t + 86400 * i, True),
+                    "valid_to": None if i < 2 else self._when(t + 86400 * 40 * i, True),
+                    "restrict_to_platform_key": "1",
+                    "restrict_to_platform_label": "In Store",
+                    **stamps(True),
+                    "deleted_at": None,
+                },
+            )
 
     def _generate_categories(self, count: int) -> None:
         rng = self.rng

@@ -13,6 +13,8 @@ What 2026-07 changes, for the entities the sync reads:
   `inventory_level` -> `current_inventory_level`, plus `reorder_target`, `reorder_method`;
 * brands, suppliers, product types and payment types honour `deleted=true`;
 * tags carry their `version` (2.0's do not);
+* price books honour `deleted=true` and list their customer groups and outlets
+  (`customer_group_ids`, `customer_groups`, `outlets`) instead of naming one of each;
 * an empty page's envelope is `{"min": null, "max": null}`; the retailer's `timezone` is a
   string and its `version` a string.
 """
@@ -171,6 +173,16 @@ def inventory(record: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def price_book(record: dict[str, Any]) -> dict[str, Any]:
+    """A 2.0 price book as 2026-07 has it: one customer group and outlet become lists."""
+    out = {k: v for k, v in record.items() if k not in ("customer_group_id", "customer_group", "outlet_id", "outlet")}
+    group = record.get("customer_group_id")
+    out["customer_group_ids"] = [group] if group else []
+    out["customer_groups"] = [record["customer_group"]] if record.get("customer_group") else []
+    out["outlets"] = [record["outlet"]] if record.get("outlet") else []
+    return out
+
+
 def retailer(record: dict[str, Any]) -> dict[str, Any]:
     """GET /retailer's `data` in 2026-07: `timezone` a string, `version` a string."""
     return {**record, "timezone": str(record.get("timezone")), "version": "1"}
@@ -187,4 +199,6 @@ def reshape(resource: str, record: Any, api_version: str) -> Any:
         return sale(record)
     if resource == "inventory":
         return inventory(record)
+    if resource == "price_books":
+        return price_book(record)
     return record

@@ -317,6 +317,17 @@ ENTITIES: tuple[Entity, ...] = (
         description="Product tags.",
     ),
     Entity(
+        "price_books",
+        "/price_books",
+        scope="products:read:price_books",
+        columns=(col("name"), col("type"), col("valid_from", "timestamptz"), col("valid_to", "timestamptz")),
+        deletions="every_run",
+        dated=GAINS_DELETE_FEED,
+        # 2026-07 lists the customer groups and outlets where 2.0 names one of each: a switch restates.
+        shapes=(Shape("2026-07", ("customer_group_ids", "outlets")), Shape("2.0", ("customer_group_id", "outlet"))),
+        description="Price books (whom each applies to is in data: 2.0 one group and outlet, 2026-07 lists).",
+    ),
+    Entity(
         "product_categories",
         "/product_categories",
         scope="products:read",

@@ -65,7 +65,7 @@ def test_a_2_0_database_keeps_its_version_until_switched_and_the_switch_rewrites
 
     # The switch: LIGHTSPEED_API_VERSION names the new version. No full refresh: the entities the
     # new version lists in the same shape go on from their cursor and write nothing; those it
-    # reshapes (sales, inventory, tags) are read once from 0 and every row is restated in the new shape.
+    # reshapes (sales, inventory, tags, price books) are read once from 0 and every row is restated.
     before = snapshot(db, schema)
     state = simulator.state(reg.NEWEST)
     monkeypatch.setenv("LIGHTSPEED_API_VERSION", reg.NEWEST)
@@ -76,14 +76,14 @@ def test_a_2_0_database_keeps_its_version_until_switched_and_the_switch_rewrites
     assert stored_versions(db, schema) == (reg.NEWEST, {reg.NEWEST})
     logged = entity_log(db, schema, run.run_id)
     reshaped = {e.name for e in reg.ENTITIES if e.shapes}
-    assert reshaped == {"sales", "inventory", "tags"}
+    assert reshaped == {"sales", "inventory", "tags", "price_books"}
     for name, meta in logged.items():
         written = meta["rows_inserted"] + meta["rows_updated"] + meta["rows_deleted"]
         if name in reshaped:  # every stored row restated (same version, new shape), nothing inserted
             assert (meta["rows_inserted"], meta["rows_updated"]) == (0, len(before[reg.get(name).table])), name
         else:
             assert written == 0, (name, meta)
-    restated = {"lightspeed_sales", "lightspeed_inventory", "lightspeed_tags", *reg.CHILD_TABLES}
+    restated = {reg.get(name).table for name in reshaped} | set(reg.CHILD_TABLES)
     after = snapshot(db, schema)
     assert {t: r for t, r in after.items() if t not in restated} == {
         t: r for t, r in before.items() if t not in restated

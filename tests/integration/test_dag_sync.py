@@ -118,7 +118,16 @@ def test_first_second_and_mutated_runs_keep_the_database_equal(
     cursors = {name: v for name, (_, v, _) in sync_state(db, schema).items()}
     changed = simulator.mutate(
         seed=7,
-        update={"products": 5, "customers": 4, "inventory": 6, "outlets": 1, "users": 1, "brands": 1, "tags": 1},
+        update={
+            "products": 5,
+            "customers": 4,
+            "inventory": 6,
+            "outlets": 1,
+            "users": 1,
+            "brands": 1,
+            "tags": 1,
+            "price_books": 1,
+        },
         delete={"products": 2, "customers": 2, "registers": 1, "tags": 1},
         new={"sales": 12, "customers": 3, "products": 2},
         void_sales=3,

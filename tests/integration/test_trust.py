@@ -32,7 +32,7 @@ from tests.integration.helpers import (
 from tests.integration.test_dag_sync import noop_requests
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-NO_FEED = ("users", "taxes", "payment_types", "brands", "suppliers", "product_types", "inventory")
+NO_FEED = ("users", "taxes", "payment_types", "brands", "suppliers", "product_types", "price_books", "inventory")
 
 
 def health(db: Any, schema: str) -> dict[str, tuple[str, str | None]]:

@@ -31,6 +31,22 @@ def test_pacer_waits_only_at_the_reserve_and_until_its_oldest_request_leaves_the
     assert pacer.window_s == 4.0 and pacer.delay(11.5) == pytest.approx(4 / 5)
 
 
+def test_the_pacer_forgets_requests_the_api_no_longer_counts() -> None:
+    """The API counts a request when it arrives, before the client sees the answer: under load it
+    lets one go from its window earlier than the client would. Then the client must wait for the
+    oldest request the API still counts, not for one whose slot is already free."""
+    pacer = RatePacer(reserve=0, window_s=1.0)
+    for i, left in enumerate((5, 4, 3, 2, 1, 0)):  # six answers, 0.1 s apart: the budget is spent
+        pacer.observe({"X-RateLimit-Limit": "6", "X-RateLimit-Remaining": str(left)}, now=i / 10, counted=True)
+    # At 1.05 the API has let go of the first three (they reached it well before we saw them answered).
+    pacer.observe({"X-RateLimit-Limit": "6", "X-RateLimit-Remaining": "2"}, now=1.05, counted=True)
+    assert pacer.delay(1.06) == 0.0
+    pacer.observe({"X-RateLimit-Limit": "6", "X-RateLimit-Remaining": "1"}, now=1.1, counted=True)
+    pacer.observe({"X-RateLimit-Limit": "6", "X-RateLimit-Remaining": "0"}, now=1.15, counted=True)
+    # The six it counts are ours of 0.3, 0.4, 0.5, 1.05, 1.1 and 1.15: the next slot frees at 1.3.
+    assert pacer.delay(1.16) == pytest.approx(0.14)
+
+
 def test_a_long_read_under_a_small_budget_receives_no_429() -> None:
     sim = Simulator(scale="products=60", token=TOKEN, rate_limit=6, rate_window=1.0, max_page_size=5)
     sim.start()

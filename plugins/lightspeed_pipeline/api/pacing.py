@@ -83,6 +83,12 @@ class RatePacer:
         if counted:
             self._answered.append(now)
         self._prune(now)
+        # The API counts `limit - remaining` requests in its window now. It counted each of ours
+        # when the request arrived, before we saw the answer, so it lets one go earlier than we
+        # would: keep no more of ours than it still counts, else waiting for one it already let
+        # go frees no slot (and the next request meets a 429; seen under load).
+        while self._answered and len(self._answered) > self.limit - self.remaining:
+            self._answered.popleft()
 
     def delay(self, now: float) -> float:
         """Seconds to wait before the next request (0 when the budget allows it now)."""

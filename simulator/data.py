@@ -28,6 +28,7 @@ FIRST_VERSION = 3_300_000_000
 VERSIONED = (
     "outlets", "registers", "users", "taxes", "payment_types", "brands", "suppliers", "product_types",
     "customer_groups", "products", "customers", "inventory", "sales", "tags", "price_books",
+    "price_book_products",
 )  # fmt: skip
 SUPPORTS_DELETED = frozenset({"outlets", "registers", "products", "customers", "customer_groups", "tags"})
 # What 2026-07 adds to it (simulator/dated.py); mutate's `delete` may soft-delete these too: a
@@ -42,17 +43,17 @@ SCALES: dict[str, dict[str, int]] = {
     "test": {
         "outlets": 2, "registers": 4, "users": 4, "taxes": 3, "payment_types": 5, "brands": 6, "suppliers": 4,
         "product_categories": 12, "customer_groups": 3, "products": 120, "customers": 80, "inventory": 200,
-        "sales": 250, "tags": 5, "price_books": 3,
+        "sales": 250, "tags": 5, "price_books": 3, "price_book_products": 40,
     },
     "demo": {
         "outlets": 3, "registers": 6, "users": 8, "taxes": 3, "payment_types": 5, "brands": 20, "suppliers": 10,
         "product_categories": 30, "customer_groups": 4, "products": 2000, "customers": 1500, "inventory": 5000,
-        "sales": 5000, "tags": 15, "price_books": 4,
+        "sales": 5000, "tags": 15, "price_books": 4, "price_book_products": 600,
     },
     "bench": {
         "outlets": 3, "registers": 6, "users": 10, "taxes": 3, "payment_types": 5, "brands": 50, "suppliers": 20,
         "product_categories": 60, "customer_groups": 5, "products": 20000, "customers": 20000, "inventory": 60000,
-        "sales": 50000, "tags": 40, "price_books": 6,
+        "sales": 50000, "tags": 40, "price_books": 6, "price_book_products": 5000,
     },
 }  # fmt: skip
 
@@ -441,6 +442,28 @@ class SimData:
                     "deleted_at": None,
                 },
             )
+        self._generate_price_book_products(n["price_book_products"], stamps)
+
+    def _generate_price_book_products(self, count: int, stamps: Any) -> None:
+        """The vendor's PriceBookProduct: a price per book (all but the base one) and product."""
+        rng = self.rng
+        books = [b["id"] for b in self.records["price_books"].values() if b["type"] != "BASE"]
+        products = sorted(self.records["products"].values(), key=lambda p: p["id"])
+        taxes = list(self.records["taxes"])
+        pairs = [(b, p) for p in products for b in books][:count]
+        for book, product in pairs:
+            rec: dict[str, Any] = {
+                "id": self.new_id(),
+                "product_id": product["id"],
+                "price_book_id": book,
+                "price": round(product["price_excluding_tax"] * rng.uniform(0.7, 1.0), 2),
+                "tax_id": rng.choice(taxes),
+                **stamps(False),
+                "deleted_at": None,
+            }
+            if rng.random() < 0.3:  # quantity breaks and loyalty, as the vendor's second example has them
+                rec.update({"loyalty_value": rng.randint(1, 30), "min_units": 12.5, "max_units": 43.2})
+            self.put("price_book_products", rec)
 
     def _generate_categories(self, count: int) -> None:
         rng = self.rng
@@ -759,6 +782,8 @@ class SimData:
                 rec["current_amount"] = rec["inventory_level"]
         elif resource == "sales":
             rec["note"] = f"edited {rng.randrange(1000)}"
+        elif resource == "price_book_products":
+            rec["price"] = round(rec["price"] * rng.uniform(0.8, 1.2), 2)
         elif "name" in rec:
             rec["name"] = str(rec["name"]).split(" *")[0] + f" *{rng.randrange(100)}"
         else:

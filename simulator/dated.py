@@ -13,6 +13,7 @@ What 2026-07 changes, for the entities the sync reads:
   `inventory_level` -> `current_inventory_level`, plus `reorder_target`, `reorder_method`;
 * brands, suppliers, product types and payment types honour `deleted=true`;
 * tags carry their `version` (2.0's do not);
+* price book products come as `{data}` alone (no version envelope);
 * price books honour `deleted=true` and list their customer groups and outlets
   (`customer_group_ids`, `customer_groups`, `outlets`) instead of naming one of each;
 * an empty page's envelope is `{"min": null, "max": null}`; the retailer's `timezone` is a
@@ -30,6 +31,8 @@ DATED = "2026-07"
 API_VERSIONS = (V2, DATED)
 INVENTORY_MAX_SIZE = 5000
 EMPTY_VERSION = {"min": None, "max": None}
+# Lists 2026-07 answers with `{data}` alone, no version envelope (the cursor: the records' own versions).
+NO_ENVELOPE = frozenset({"price_book_products"})
 
 
 def posted(resource: str, api_version: str) -> bool:

@@ -57,7 +57,9 @@ def empty_listing(resource: str, api_version: str = dated.V2) -> dict[str, Any]:
         return {"data": {}}
     if resource == "product_categories":
         return NO_CATEGORIES
-    return {"data": [], "version": dict(dated.EMPTY_VERSION)} if api_version == dated.DATED else NO_VERSIONS
+    if api_version == dated.DATED:
+        return {"data": []} if resource in dated.NO_ENVELOPE else {"data": [], "version": dict(dated.EMPTY_VERSION)}
+    return NO_VERSIONS
 
 
 def retailer_record(store: str) -> dict[str, Any]:
@@ -372,6 +374,8 @@ class Simulator:
         if not drop_max:
             envelope["max"] = top
         served = [dated.reshape(resource, r, api_version) for r in records]
+        if api_version == dated.DATED and resource in dated.NO_ENVELOPE:
+            return _json(200, {"data": served})
         return _json(200, {"data": served, "version": envelope})
 
     # -- OAuth (the token endpoint is /api/1.0/token, outside the base path) ---------------

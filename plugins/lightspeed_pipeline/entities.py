@@ -388,6 +388,23 @@ ENTITIES: tuple[Entity, ...] = (
         description="Customers (sensitive: changes are audited).",
     ),
     Entity(
+        "price_book_products",
+        "/price_book_products",
+        scope="products:read:price_books",
+        soft_depends_on=("price_books", "products", "taxes"),
+        columns=(
+            col("price_book_id", ref="price_books"),
+            col("product_id", ref="products"),
+            col("tax_id", ref="taxes"),
+            col("price", "numeric"),
+            col("loyalty_value", "numeric"),
+            col("min_units", "numeric"),
+            col("max_units", "numeric"),
+        ),
+        deletions="periodic",
+        description="The prices of the price books, one per book and product (removals: the periodic full listing).",
+    ),
+    Entity(
         "inventory",
         "/inventory",
         ("products", "outlets"),

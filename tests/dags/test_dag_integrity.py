@@ -124,6 +124,7 @@ def test_hard_and_soft_dependencies_are_the_documented_ones() -> None:
         "products": {"brands", "suppliers", "product_types", "product_categories", "taxes"},
         "customers": {"customer_groups"},
         "sales": {"users", "taxes", "payment_types"},
+        "price_book_products": {"price_books", "products", "taxes"},
     }
 
 

@@ -127,6 +127,7 @@ def test_first_second_and_mutated_runs_keep_the_database_equal(
             "brands": 1,
             "tags": 1,
             "price_books": 1,
+            "price_book_products": 2,
         },
         delete={"products": 2, "customers": 2, "registers": 1, "tags": 1},
         new={"sales": 12, "customers": 3, "products": 2},

@@ -25,6 +25,7 @@ INTERFACE_ENTITIES = {
     "sales": "/sales",
     "tags": "/tags",  # issue 18: the rest of the store
     "price_books": "/price_books",
+    "price_book_products": "/price_book_products",
 }
 
 
@@ -91,7 +92,7 @@ def test_every_entity_names_the_oauth_scope_its_listing_needs() -> None:
         "product_types": "products:read", "product_categories": "products:read",
         "customer_groups": "customers:read", "products": "products:read", "customers": "customers:read",
         "inventory": "inventory:read", "sales": "sales:read", "tags": "products:read",
-        "price_books": "products:read:price_books",
+        "price_books": "products:read:price_books", "price_book_products": "products:read:price_books",
     }  # fmt: skip
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     for scope in {*scopes.values(), *reg.RETAILER_SCOPES}:

@@ -132,7 +132,6 @@ def fetch_pages(sim: SimulatorProcess, entity: reg.Entity, api_version: str) -> 
         page_size=PAGE,
         prefetch=False,
         api_version=api_version,
-        api_base_path=f"/api/{api_version}",
     )
     with LightspeedClient(config) as c:
         return [prepare_page(entity, p.records) for p in paginator_for(entity, c).pages()]

@@ -51,7 +51,6 @@ def main() -> None:
         page_size=args.page_size,
         prefetch=not args.no_prefetch,
         api_version=args.api_version,
-        api_base_path=f"/api/{args.api_version}",
         **extra,
     )
     results = []

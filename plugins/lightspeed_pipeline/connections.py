@@ -280,8 +280,7 @@ def client_config_from_connection(conn: Any, fallback_version: str | None = None
             f" {values['api_base_path']!r} names {named}: remove one of them"
         )
     values["api_version"] = explicit or named or fallback_version or V2
-    if not values["api_base_path"]:
-        values["api_base_path"] = f"/api/{values['api_version']}"
+    values["api_base_path"] = values["api_base_path"] or ""  # unset: ClientConfig's /api/<api_version>
     oauth = None
     if oauth_secrets is not None:
         oauth = OAuthConfig(

@@ -16,9 +16,10 @@ and kept until LIGHTSPEED_API_VERSION names another one (`database_api_version` 
 `connections.client_config_from_connection` takes when neither that variable nor a configured base
 path names one). Switching needs
 no full refresh: a record's version is the same number whichever API version serves it, so each
-entity continues from its cursor; an entity the new version reshapes (sales, inventory) is read
-once from 0 and its rows restated in the new shape (`sync.plan_sync`'s `restate`), so its new
-columns fill and `data` is what the new version sends.
+entity continues from its cursor; an entity with record shapes that differ between versions
+(`Entity.shapes`: sales, inventory, tags, price books) is read once from 0 and its rows restated
+in the new shape (`sync.plan_sync`'s `restate`), so its new columns fill and `data` is what the
+new version sends.
 """
 
 from __future__ import annotations

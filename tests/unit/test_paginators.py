@@ -170,9 +170,7 @@ def test_the_posted_paginator_reads_2026_07_inventory_in_ascending_order(sim: Si
     """POST /inventory answers newest first unless told: the paginator says "asc" and moves the
     cursor to each page's highest version, so every record is read once; an empty array ends it."""
     before = len(sim.requests)
-    with LightspeedClient(
-        ClientConfig(base_url=sim.url, token=TOKEN, api_version="2026-07", api_base_path="/api/2026-07")
-    ) as client:
+    with LightspeedClient(ClientConfig(base_url=sim.url, token=TOKEN, api_version="2026-07")) as client:
         paginator = paginator_for(reg.get("inventory").at("2026-07"), client)
         assert isinstance(paginator, PostedPaginator) and paginator.page_size == 5000
         paginator.page_size = 60  # several pages at the test scale

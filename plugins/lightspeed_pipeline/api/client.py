@@ -49,7 +49,7 @@ class ClientConfig:
     base_url: str  # scheme://host[:port], no trailing slash
     token: str = field(repr=False)  # access token (personal token, or the current OAuth access token)
     api_version: str = "2.0"  # "2.0" or a dated version "YYYY-MM" (how entities are listed: entities.Dated)
-    api_base_path: str = "/api/2.0"  # /api/<api_version> unless LIGHTSPEED_API_BASE_PATH says otherwise
+    api_base_path: str = ""  # empty: /api/<api_version>; a proxy's path (LIGHTSPEED_API_BASE_PATH) otherwise
     page_size: int = 1000
     timeout: float = 60.0  # read timeout, seconds
     connect_timeout: float = 10.0
@@ -63,6 +63,10 @@ class ClientConfig:
     rate_window_s: float = 300.0  # the rate-limit window when the API does not send X-RateLimit-Window
     prefetch: bool = True  # fetch page n+1 while page n is written (at most one page ahead)
     oauth: OAuthConfig | None = None  # refresh on 401 (its repr hides the secrets)
+
+    def __post_init__(self) -> None:
+        if not self.api_base_path:  # the version's own path, so the two cannot disagree by default
+            object.__setattr__(self, "api_base_path", f"/api/{self.api_version}")
 
     @property
     def api_root(self) -> str:

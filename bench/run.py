@@ -95,12 +95,14 @@ def minimum_requests(sim: SimulatorProcess, after: dict[str, int], api_version: 
     """The fewest requests that can read each entity from `after`: full pages + 1 empty page
     (version paging), or the pages alone (product categories: `has_next` ends the read)."""
     entities = {e.name: e.at(api_version) for e in reg.ORDERED}
+    under = {n for n, e in entities.items() if isinstance(e.paging, reg.ParentPaging)}
     spec = {
         n: {"after": after.get(n, 0), "deleted": e.supports_deleted, "api_version": api_version}
         for n, e in entities.items()
+        if n not in under
     }
     counts = sim.count(spec)
-    return {
+    out = {
         name: (
             max(1, math.ceil(n / page_size(entities[name])))
             if not entities[name].versioned
@@ -108,6 +110,9 @@ def minimum_requests(sim: SimulatorProcess, after: dict[str, int], api_version: 
         )
         for name, n in counts.items()
     }
+    for name in under:  # per parent that moved: its pages and the empty page that ends them
+        out[name] = sum(math.ceil(n / PAGE) + 1 for n in sim.parents(name, after.get(name, 0)).values())
+    return {n: out[n] for n in entities}
 
 
 def cursors(dsn: str, schema: str) -> dict[str, int]:

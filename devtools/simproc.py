@@ -71,6 +71,10 @@ class SimulatorProcess:
         """Records a read of each resource from {"after": V, "deleted": bool} would return."""
         return self._post("count", spec)
 
+    def parents(self, resource: str, after: int = 0) -> dict[str, int]:
+        """The parents a per-parent resource lists under with a version above `after`: id -> records."""
+        return self._post("parents", {"resource": resource, "after": after})
+
     def inject(self, resource: str, records: list[Any]) -> dict[str, Any]:
         """Serve `records` as sent, however odd (see SimData.inject)."""
         return self._post("inject", {"resource": resource, "records": records})

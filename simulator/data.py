@@ -28,8 +28,11 @@ FIRST_VERSION = 3_300_000_000
 VERSIONED = (
     "outlets", "registers", "users", "taxes", "payment_types", "brands", "suppliers", "product_types",
     "customer_groups", "products", "customers", "inventory", "sales", "tags", "price_books",
-    "price_book_products",
+    "price_book_products", "consignments", "consignment_products",
 )  # fmt: skip
+# Resources listed under a parent record only (`/consignments/{id}/products`): each record keeps
+# its parent's id in `_parent` (not served), and a write to one gives its parent a new version.
+PER_PARENT = {"consignment_products": "consignments"}
 SUPPORTS_DELETED = frozenset({"outlets", "registers", "products", "customers", "customer_groups", "tags"})
 # What 2026-07 adds to it (simulator/dated.py); mutate's `delete` may soft-delete these too: a
 # 2.0 listing then no longer holds them, a 2026-07 one with deleted=true reports them deleted.
@@ -38,22 +41,29 @@ SUPPORTS_DELETED_DATED = SUPPORTS_DELETED | GAINS_DELETED  # resources honouring
 # Resources with a delete feed in 2026-07 (`deleted=true`, or inventory's `include_deleted`) and none in 2.0.
 DATED_FEED = GAINS_DELETED | {"inventory"}
 RESOURCES = (*VERSIONED, "product_categories")
+LISTED = tuple(r for r in RESOURCES if r not in PER_PARENT)  # resources with a listing of their own
+CONSIGNMENT_TYPES = ("SUPPLIER", "SUPPLIER", "SUPPLIER", "OUTLET", "RETURN", "STOCKTAKE")
+OPEN_STATUSES = {"SUPPLIER": "SENT", "OUTLET": "SENT", "RETURN": "OPEN", "STOCKTAKE": "STOCKTAKE_IN_PROGRESS"}
+DONE_STATUSES = {"SUPPLIER": "RECEIVED", "OUTLET": "RECEIVED", "RETURN": "SENT", "STOCKTAKE": "STOCKTAKE_COMPLETE"}
 
 SCALES: dict[str, dict[str, int]] = {
     "test": {
         "outlets": 2, "registers": 4, "users": 4, "taxes": 3, "payment_types": 5, "brands": 6, "suppliers": 4,
         "product_categories": 12, "customer_groups": 3, "products": 120, "customers": 80, "inventory": 200,
-        "sales": 250, "tags": 5, "price_books": 3, "price_book_products": 40,
+        "sales": 250, "tags": 5, "price_books": 3, "price_book_products": 40, "consignments": 10,
+        "consignment_products": 50,
     },
     "demo": {
         "outlets": 3, "registers": 6, "users": 8, "taxes": 3, "payment_types": 5, "brands": 20, "suppliers": 10,
         "product_categories": 30, "customer_groups": 4, "products": 2000, "customers": 1500, "inventory": 5000,
-        "sales": 5000, "tags": 15, "price_books": 4, "price_book_products": 600,
+        "sales": 5000, "tags": 15, "price_books": 4, "price_book_products": 600, "consignments": 60,
+        "consignment_products": 600,
     },
     "bench": {
         "outlets": 3, "registers": 6, "users": 10, "taxes": 3, "payment_types": 5, "brands": 50, "suppliers": 20,
         "product_categories": 60, "customer_groups": 5, "products": 20000, "customers": 20000, "inventory": 60000,
-        "sales": 50000, "tags": 40, "price_books": 6, "price_book_products": 5000,
+        "sales": 50000, "tags": 40, "price_books": 6, "price_book_products": 5000, "consignments": 500,
+        "consignment_products": 5000,
     },
 }  # fmt: skip
 
@@ -65,6 +75,11 @@ WORDS = (
 )  # fmt: skip
 NOUNS = ("Vase", "Bowl", "Lamp", "Throw", "Mug", "Print", "Candle", "Tray", "Stool", "Planter", "Frame", "Cup")
 SALE_STATUSES = ["CLOSED"] * 14 + ["LAYBY", "LAYBY_CLOSED", "ONACCOUNT", "ONACCOUNT_CLOSED", "SAVED", "VOIDED"]
+
+
+def _receivable(consignment: dict[str, Any]) -> bool:
+    """An order or a transfer not received yet."""
+    return consignment["type"] in ("SUPPLIER", "OUTLET") and consignment["status"] in ("OPEN", "SENT")
 
 
 def parse_scale(scale: str | dict[str, int]) -> dict[str, int]:
@@ -120,6 +135,7 @@ class SimData:
         self._versions: dict[str, list[int]] = {r: [] for r in VERSIONED}
         self._ids: dict[str, list[str]] = {r: [] for r in VERSIONED}
         self._invoice = 0
+        self._children: dict[str, set[str]] = {}  # parent id -> keys of the records listed under it
         self._cache: dict[tuple[str, str, int, int], Any] = {}
         self._dirty = False  # after generation, deletes can change which products are live
         gc_was_enabled = gc.isenabled()
@@ -150,7 +166,7 @@ class SimData:
 
     def put(self, resource: str, record: dict[str, Any], rng: random.Random | None = None) -> dict[str, Any]:
         """Store `record` with a new version (versioned resources) and index it."""
-        rid = record["id"]
+        rid = record["_key"] if "_key" in record else record["id"]  # a record listed under a parent has no id
         old = self.records[resource].get(rid)
         if old is not None and old.get("_removed"):
             record["_removed"] = True  # a write replacing a removed record must not bring it back
@@ -289,7 +305,10 @@ class SimData:
 
     def dump(self) -> dict[str, Any]:
         """Every record, removed ones included (marked `_removed`); a published resource lists its body's."""
-        resources = {r: sorted(copy.deepcopy(list(v.values())), key=lambda x: x["id"]) for r, v in self.records.items()}
+        resources = {
+            r: sorted(copy.deepcopy(list(v.values())), key=lambda x: x.get("_key") or x["id"])
+            for r, v in self.records.items()
+        }
         resources.update({r: copy.deepcopy(published_records(body)) for r, body in self.published.items()})
         return {
             "resources": resources,
@@ -443,6 +462,115 @@ class SimData:
                 },
             )
         self._generate_price_book_products(n["price_book_products"], stamps)
+        for i in range(n["consignments"]):
+            self._new_consignment(rng, stamps(True), lines=self._share(n["consignment_products"], n["consignments"], i))
+
+    @staticmethod
+    def _share(total: int, parts: int, i: int) -> int:
+        """The i-th of `parts` near-equal shares of `total`."""
+        return total // parts + (1 if i < total % parts else 0)
+
+    def _new_consignment(self, rng: random.Random, times: dict[str, str], *, lines: int) -> dict[str, Any]:
+        """The vendor's Consignment (the same members in 2.0 and 2026-07) with `lines` products:
+        about half done (received, sent back, counted), the rest open."""
+        kind = rng.choice(CONSIGNMENT_TYPES)
+        done = rng.random() < 0.5
+        outlets = self._keys("outlets")
+        outlet = rng.choice(outlets)
+        day = rng.randint(0, 400)
+        rec: dict[str, Any] = {
+            "id": self.new_id(rng), "outlet_id": outlet, "name": f"{kind.title()} {day}",
+            "consignment_date": self._when(day * 86400, False), "due_at": self._when((day + 7) * 86400, False),
+            "received_at": None, "type": kind, "status": DONE_STATUSES[kind] if done else OPEN_STATUSES[kind],
+            "supplier_id": rng.choice(self._keys("suppliers")) if kind in ("SUPPLIER", "RETURN") else None,
+            "source_outlet_id": rng.choice([o for o in outlets if o != outlet] or outlets)
+            if kind == "OUTLET" else None,
+            "supplier_invoice": f"INV-S{rng.randrange(10**5)}" if kind == "SUPPLIER" else None,
+            "reference": f"PO-{rng.randrange(10**5)}" if kind == "SUPPLIER" else None,
+            **times, "deleted_at": None,
+        }  # fmt: skip
+        if done and kind in ("SUPPLIER", "OUTLET"):
+            rec["received_at"] = self._when((day + 5) * 86400, False)
+        self.put("consignments", rec, rng)
+        for product in rng.sample(self._live_products, min(lines, len(self._live_products))):
+            self._new_consignment_line(rng, rec, product, done=done)
+        self._consignment_totals(rec)
+        return rec
+
+    def _new_consignment_line(
+        self, rng: random.Random, consignment: dict[str, Any], product: dict[str, Any], *, done: bool
+    ) -> dict[str, Any]:
+        """The vendor's ConsignmentProduct: no id; `count`, `received` and `cost` decimal strings;
+        a stocktake counts what the system expects (`count`, below zero at times) against what was found."""
+        count = rng.randint(1, 24) if consignment["type"] != "STOCKTAKE" else rng.randint(-3, 30)
+        received = count if consignment["type"] != "STOCKTAKE" else max(0, count + rng.randint(-3, 2))
+        line: dict[str, Any] = {
+            "product_id": product["id"], "product_sku": product.get("sku"), "count": f"{count:.5f}",
+            "received": f"{received if done else 0:.5f}", "cost": f"{product['supply_price']:.5f}",
+            "is_included": True, "status": "RECEIVE_SUCCESS" if done else "PENDING",
+            "created_at": consignment["created_at"], "updated_at": consignment["updated_at"], "deleted_at": None,
+            "_parent": consignment["id"], "_key": self.new_id(rng),
+        }  # fmt: skip
+        if rng.random() < 0.05:
+            line["count"] = None  # the vendor's own example has a line without one
+        return self.put_line("consignment_products", line, rng)
+
+    def put_line(self, resource: str, line: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+        """Store a record listed under a parent (a new version) and give the parent a new one too."""
+        self.put(resource, line, rng)
+        self._children.setdefault(line["_parent"], set()).add(line["_key"])
+        parent = self.records[PER_PARENT[resource]][line["_parent"]]
+        self.put(PER_PARENT[resource], parent, rng)
+        return line
+
+    def _consignment_totals(self, rec: dict[str, Any]) -> None:
+        """Gains and losses of a counted stocktake (received against the expected count)."""
+        gain = loss = cost_gain = cost_loss = 0.0
+        if rec["type"] == "STOCKTAKE" and rec["status"] == DONE_STATUSES["STOCKTAKE"]:
+            for line in self.lines_of(rec["id"]):
+                diff = float(line["received"]) - float(line["count"] or 0)
+                cost = float(line["cost"] or 0)
+                if diff > 0:
+                    gain, cost_gain = gain + diff, cost_gain + diff * cost
+                else:
+                    loss, cost_loss = loss - diff, cost_loss - diff * cost
+        rec.update(total_count_gain=gain, total_count_loss=loss, total_cost_gain=round(cost_gain, 5),
+                   total_cost_loss=round(cost_loss, 5))  # fmt: skip
+
+    def _receive(self, cons: dict[str, Any], rng: random.Random) -> None:
+        """An order or transfer arrives: every line received in full, the consignment RECEIVED."""
+        for line in self.lines_of(cons["id"]):
+            line.update(received=line["count"] or "0.00000", status="RECEIVE_SUCCESS")
+            self.put_line("consignment_products", line, rng)
+            line["updated_at"] = self._touch_time(False)
+        cons.update(status="RECEIVED", received_at=self._touch_time(False))
+        self.put("consignments", cons, rng)
+        cons["updated_at"] = self._touch_time(False)
+
+    def parent_exists(self, resource: str, parent: str) -> bool:
+        """Whether the parent a listing is under is in the store (else the API answers 404)."""
+        rec = self.records[PER_PARENT[resource]].get(parent) if resource in PER_PARENT else None
+        return rec is not None and not rec.get("_removed")
+
+    def parents_after(self, resource: str, after: int) -> dict[str, int]:
+        """The live parents of `resource` with a version above `after`, and how many records each lists."""
+        parents = self.records[PER_PARENT[resource]].values()
+        return {
+            p["id"]: len(self.lines_of(p["id"]))
+            for p in parents
+            if p["version"] > after and not p.get("_removed") and not p.get("deleted_at")
+        }
+
+    def parent_page(self, resource: str, parent: str, *, after: int, before: int | None, size: int) -> list[Any]:
+        """The records listed under `parent` with after < version (< before), in version order."""
+        lines = [r for r in self.lines_of(parent) if r["version"] > after and (before is None or r["version"] < before)]
+        return lines[:size]
+
+    def lines_of(self, parent: str, *, with_removed: bool = False) -> list[dict[str, Any]]:
+        """The records listed under `parent`, in version order."""
+        table = self.records["consignment_products"]
+        lines = [table[k] for k in self._children.get(parent, ())]
+        return sorted((r for r in lines if with_removed or not r.get("_removed")), key=lambda r: r["version"])
 
     def _generate_price_book_products(self, count: int, stamps: Any) -> None:
         """The vendor's PriceBookProduct: a price per book (all but the base one) and product."""
@@ -669,26 +797,26 @@ class SimData:
 
         def pick(resource: str, k: int, pred: Any = None) -> list[dict[str, Any]]:
             pool = [r for r in self.live(resource) if pred is None or pred(r)]
-            pool.sort(key=lambda r: r["id"])
+            pool.sort(key=lambda r: r.get("_key") or r["id"])
             return rng.sample(pool, min(k, len(pool)))
 
         for resource, k in (spec.get("update") or {}).items():
             for rec in pick(resource, int(k)):
                 self._update(resource, rec, rng)
-                self.put(resource, rec, rng)
+                self.put_line(resource, rec, rng) if resource in PER_PARENT else self.put(resource, rec, rng)
                 rec["updated_at"] = self._touch_time(resource in ("outlets", "registers", "customers"))
-                mark(resource, rec["id"])
+                mark(resource, rec.get("_key") or rec["id"])
         for resource, k in (spec.get("delete") or {}).items():
             if resource not in SUPPORTS_DELETED_DATED:
                 raise ValueError(f"{resource} does not support deleted=true, so deletes would be invisible")
             for rec in pick(resource, int(k)):
                 self.put(resource, rec, rng)
                 rec["deleted_at"] = rec["updated_at"] = self._touch_time(True)
-                mark(resource, rec["id"])
+                mark(resource, rec.get("_key") or rec["id"])
         for resource, k in (spec.get("new") or {}).items():
             for _ in range(int(k)):
                 rec = self._create(resource, rng)
-                mark(resource, rec["id"])
+                mark(resource, rec.get("_key") or rec["id"])
         for sale in pick("sales", int(spec.get("void_sales", 0)), lambda s: s["status"] != "VOIDED"):
             sale["status"] = "VOIDED"
             for item in sale["line_items"]:
@@ -713,6 +841,9 @@ class SimData:
             self.put("sales", sale, rng)
             sale["updated_at"] = self._touch_time(True)
             mark("sales", sale["id"])
+        for cons in pick("consignments", int(spec.get("receive_consignments", 0)), _receivable):
+            self._receive(cons, rng)
+            mark("consignments", cons["id"])
         cats = spec.get("categories") or {}
         for _ in range(int(cats.get("delete", 0))):
             leaves = sorted((c for c in self.live("product_categories") if c["leaf_category"]), key=lambda c: c["id"])
@@ -754,7 +885,9 @@ class SimData:
                     rec["deleted_at"] = rec["updated_at"] = self._touch_time(True)
                 else:
                     rec["_removed"] = True
-                mark(resource, rec["id"])
+                if resource in PER_PARENT:  # the parent's listing changed: it gets a new version
+                    self.put(PER_PARENT[resource], self.records[PER_PARENT[resource]][rec["_parent"]], rng)
+                mark(resource, rec.get("_key") or rec["id"])
         for resource, ids in restore.items():
             for rid in ids:
                 rec = self.records[resource][rid]
@@ -784,6 +917,8 @@ class SimData:
             rec["note"] = f"edited {rng.randrange(1000)}"
         elif resource == "price_book_products":
             rec["price"] = round(rec["price"] * rng.uniform(0.8, 1.2), 2)
+        elif resource == "consignment_products":
+            rec["count"] = f"{rng.randint(1, 24):.5f}"
         elif "name" in rec:
             rec["name"] = str(rec["name"]).split(" *")[0] + f" *{rng.randrange(100)}"
         else:
@@ -797,6 +932,13 @@ class SimData:
             rec = self._new_customer(rng, stamp)
         elif resource == "products":
             rec = self._new_product(rng, stamp)
+        elif resource == "consignments":
+            return self._new_consignment(rng, stamp, lines=rng.randint(1, 6))
+        elif resource == "consignment_products":
+            cons = rng.choice(sorted((c for c in self.live("consignments") if _receivable(c)), key=lambda c: c["id"]))
+            listed = {line["product_id"] for line in self.lines_of(cons["id"], with_removed=True)}
+            product = rng.choice([p for p in self._live_products if p["id"] not in listed])
+            return self._new_consignment_line(rng, cons, product, done=False)
         elif resource in ("brands", "suppliers"):
             rec = {"id": self.new_id(rng), "name": f"New {resource[:-1]} {rng.randrange(1000)}", "description": "",
                    **stamp}  # fmt: skip

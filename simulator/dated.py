@@ -14,6 +14,7 @@ What 2026-07 changes, for the entities the sync reads:
 * brands, suppliers, product types and payment types honour `deleted=true`;
 * tags carry their `version` (2.0's do not);
 * price book products come as `{data}` alone (no version envelope);
+* consignments come as `{data, version}` (2.0: a bare array);
 * price books honour `deleted=true` and list their customer groups and outlets
   (`customer_group_ids`, `customer_groups`, `outlets`) instead of naming one of each;
 * an empty page's envelope is `{"min": null, "max": null}`; the retailer's `timezone` is a
@@ -33,6 +34,10 @@ INVENTORY_MAX_SIZE = 5000
 EMPTY_VERSION = {"min": None, "max": None}
 # Lists 2026-07 answers with `{data}` alone, no version envelope (the cursor: the records' own versions).
 NO_ENVELOPE = frozenset({"price_book_products"})
+# Lists 2.0 answers with a bare array (the cursor: the records' own versions); 2026-07 with `{data, version}`.
+BARE_V2 = frozenset({"consignments"})
+# Listings under a parent record: `<parent resource>/<id>/<member>` -> the resource they list.
+PER_PARENT_ROUTES = {("consignments", "products"): "consignment_products"}
 
 
 def posted(resource: str, api_version: str) -> bool:

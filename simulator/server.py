@@ -20,6 +20,8 @@ where a kind is an HTTP status (429, 500, 503, 400, ...) or one of:
   empty     a 200 with an empty listing in the resource's own envelope ({"data": [], "version": null}, or
             an empty categories page with has_next false); /retailer answers {"data": {}}
 The script is consumed one request at a time (by /retailer too), then `resources`, then `rates`.
+POST /__sim/parents {"resource", "after"} names the parents a per-parent resource lists under whose
+version is above `after`, with how many records each lists (what a sync of it must read).
 GET /__sim/stats lists every API request served: resource, query, status (or reset/cut) and `bytes`,
 the body bytes written (a timeout's body is counted though the client may have given up on it).
 Publishing (POST /__sim/publish {"resource", "body"}; a null body unpublishes) serves that body, exactly,
@@ -43,7 +45,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from simulator import dated
-from simulator.data import RESOURCES, SimData
+from simulator.data import LISTED, SimData
 from simulator.data import _version_of as version_of
 
 HTML_ERROR = "<html><head><title>{code} Error</title></head><body><h1>{code}</h1><p>upstream error</p></body></html>"
@@ -59,7 +61,23 @@ def empty_listing(resource: str, api_version: str = dated.V2) -> dict[str, Any]:
         return NO_CATEGORIES
     if api_version == dated.DATED:
         return {"data": []} if resource in dated.NO_ENVELOPE else {"data": [], "version": dict(dated.EMPTY_VERSION)}
-    return NO_VERSIONS
+    return [] if resource in dated.BARE_V2 else NO_VERSIONS
+
+
+def route(path: str) -> tuple[str, str | None]:
+    """The resource a request path lists, and the parent id for a listing under a parent record
+    (`consignments/<id>/products` -> ("consignment_products", "<id>"))."""
+    parts = path.split("/")
+    if len(parts) == 3 and (resource := dated.PER_PARENT_ROUTES.get((parts[0], parts[2]))) is not None:
+        return resource, parts[1]
+    return path, None
+
+
+def served(record: Any) -> Any:
+    """A record as the API sends it: without the simulator's own bookkeeping members."""
+    if isinstance(record, dict) and ("_parent" in record or "_key" in record):
+        return {k: v for k, v in record.items() if k not in ("_parent", "_key")}
+    return record
 
 
 def retailer_record(store: str) -> dict[str, Any]:
@@ -193,15 +211,18 @@ class Simulator:
         method: str = "GET",
         body: Any = None,
     ) -> Reply:
+        resource, parent = route(resource)
         with self.lock:
             entry: dict[str, Any] = {"resource": resource, "query": query, "api_version": api_version, "method": method}
+            if parent is not None:
+                entry["parent"] = parent
             if method == "POST":  # its paging fields are logged as the query too, as text
                 entry["body"] = body
                 if isinstance(body, dict):
                     entry["query"] = {**query, **{k: str(v).lower() if isinstance(v, bool) else str(v)
                                                   for k, v in body.items()}}  # fmt: skip
             self.requests.append(entry)
-            reply = self._api(resource, query, auth, api_version, method, body)
+            reply = self._api(resource, query, auth, api_version, method, body, parent)
             entry["status"] = reply.status if reply.action not in ("reset", "cut") else reply.action
             entry["bytes"] = reply.body_bytes_sent
             delay = self.delays.get(resource, 0.0)
@@ -214,11 +235,20 @@ class Simulator:
         return bool(valid) and auth is not None and auth.strip() == f"Bearer {valid}"
 
     def _api(
-        self, resource: str, query: dict[str, str], auth: str | None, api_version: str, method: str, body: Any
+        self,
+        resource: str,
+        query: dict[str, str],
+        auth: str | None,
+        api_version: str,
+        method: str,
+        body: Any,
+        parent: str | None = None,
     ) -> Reply:
         if not self._authorised(auth):
             return _json(401, {"error": "Unauthorized", "message": "missing or invalid access token"})
-        if resource not in RESOURCES and resource != "retailer":
+        if (resource not in LISTED and resource != "retailer" and parent is None) or (
+            parent is not None and not self.data.parent_exists(resource, parent)
+        ):
             return _json(404, {"error": "Not Found", "message": f"unknown resource {resource!r}"})
         posted = dated.posted(resource, api_version)
         if method != ("POST" if posted else "GET"):
@@ -235,10 +265,10 @@ class Simulator:
             return _json(200, [] if posted else empty_listing(resource, api_version)).with_headers(headers)
         if fault is not None and fault not in ("nomax", "timeout"):
             if fault in ("truncate", "cut", "html"):
-                ok = self._list_reply(resource, query, api_version=api_version)
+                ok = self._list_reply(resource, query, api_version=api_version, parent=parent)
                 return self._fault_reply(fault, body=ok.body).with_headers(headers)
             return self._fault_reply(fault).with_headers(headers)
-        reply = self._list_reply(resource, query, drop_max=fault == "nomax", api_version=api_version)
+        reply = self._list_reply(resource, query, drop_max=fault == "nomax", api_version=api_version, parent=parent)
         reply.with_headers(headers)
         if fault == "timeout":
             reply.action = "sleep"
@@ -246,7 +276,12 @@ class Simulator:
         return reply
 
     def _list_reply(
-        self, resource: str, query: dict[str, Any], drop_max: bool = False, api_version: str = dated.V2
+        self,
+        resource: str,
+        query: dict[str, Any],
+        drop_max: bool = False,
+        api_version: str = dated.V2,
+        parent: str | None = None,
     ) -> Reply:
         if resource == "retailer":
             record = retailer_record(self.store)
@@ -257,7 +292,7 @@ class Simulator:
                 return self._published(resource, query, drop_max, posted=posted)
             if posted:
                 return self._inventory_post(query)
-            return self._list(resource, query, drop_max, api_version)
+            return self._list(resource, query, drop_max, api_version, parent)
         except ValueError as exc:
             return _json(400, {"error": "Bad Request", "message": str(exc)})
 
@@ -334,7 +369,14 @@ class Simulator:
             envelope["max"] = max(versions)
         return _json(200, {"data": records, "version": envelope})
 
-    def _list(self, resource: str, query: dict[str, str], drop_max: bool = False, api_version: str = dated.V2) -> Reply:
+    def _list(
+        self,
+        resource: str,
+        query: dict[str, str],
+        drop_max: bool = False,
+        api_version: str = dated.V2,
+        parent: str | None = None,
+    ) -> Reply:
         size_text = query.get("page_size")
         try:
             size = int(size_text) if size_text is not None else (1000 if resource == "product_categories" else 100)
@@ -359,24 +401,30 @@ class Simulator:
         except ValueError:
             raise ValueError("after and before must be integers") from None
         deleted = query.get("deleted", "").lower() in ("true", "1")
-        records, top = self.data.page_with_max(
-            resource,
-            after=after,
-            before=before,
-            size=size,
-            deleted=deleted,
-            supports_deleted=dated.supports_deleted(api_version),
-        )
+        if parent is not None:
+            records = self.data.parent_page(resource, parent, after=after, before=before, size=size)
+            top = max((r["version"] for r in records), default=None)
+        else:
+            records, top = self.data.page_with_max(
+                resource,
+                after=after,
+                before=before,
+                size=size,
+                deleted=deleted,
+                supports_deleted=dated.supports_deleted(api_version),
+            )
         if not records:
             return _json(200, empty_listing(resource, api_version))
         versions = [r["version"] for r in records if isinstance(r, dict) and isinstance(r.get("version"), int)]
         envelope: dict[str, Any] = {"min": min(versions, default=None)}
         if not drop_max:
             envelope["max"] = top
-        served = [dated.reshape(resource, r, api_version) for r in records]
+        listed = [served(dated.reshape(resource, r, api_version)) for r in records]
         if api_version == dated.DATED and resource in dated.NO_ENVELOPE:
-            return _json(200, {"data": served})
-        return _json(200, {"data": served, "version": envelope})
+            return _json(200, {"data": listed})
+        if api_version == dated.V2 and resource in dated.BARE_V2:
+            return _json(200, listed)
+        return _json(200, {"data": listed, "version": envelope})
 
     # -- OAuth (the token endpoint is /api/1.0/token, outside the base path) ---------------
 
@@ -464,6 +512,9 @@ class Simulator:
                     r, after=int(q.get("after") or 0), deleted=bool(q.get("deleted")),
                     supports_deleted=dated.supports_deleted(q.get("api_version") or dated.V2),
                 ) for r, q in body.items()})  # fmt: skip
+            if method == "POST" and path == "parents":
+                # {"resource": "consignment_products", "after": V} -> {parent id: records listed under it}
+                return _json(200, self.data.parents_after(body["resource"], int(body.get("after") or 0)))
             if method == "POST" and path == "stats/reset":
                 self.requests = []
                 return _json(200, {"ok": True})

@@ -20,8 +20,10 @@ ColumnType = Literal["text", "bigint", "numeric", "boolean", "timestamptz"]
 #   every_run no delete feed and a small table: listed in full every run, and what the listing
 #             no longer holds gets deleted_at (2 requests for up to page_size records);
 #   periodic  no delete feed and a large table: incremental, but listed in full (and reconciled)
-#             on a full refresh and every LIGHTSPEED_RECONCILE_DAYS days.
-Deletions = Literal["feed", "every_run", "periodic"]
+#             on a full refresh and every LIGHTSPEED_RECONCILE_DAYS days;
+#   parent    read per parent (`ParentPaging`): each parent's listing is complete, so what it no
+#             longer holds is deleted, and so are the rows of a parent that was deleted.
+Deletions = Literal["feed", "every_run", "periodic", "parent"]
 
 
 class RegistryError(ValueError):
@@ -57,7 +59,43 @@ class PostedVersionPaging:
     versioned: ClassVar[bool] = True
 
 
-Paging = VersionPaging | IdPaging | PostedVersionPaging
+@dataclass(frozen=True)
+class ParentPaging:
+    """Listed per parent record (`/consignments/{id}/products`), and only for the parents whose
+    version moved past the cursor since the last sync: the cursor is the *parent's* version, and
+    it moves when a parent's whole listing is written. Each parent's listing is version-paged from
+    0 (only an empty page ends it) and complete. `path` is formatted with the parent row's typed
+    columns; `parent_key` is the column that gets the parent's id; records without an id of their
+    own (a consignment's products) are keyed `<parent id>/<key member>` (`records.record_key`)."""
+
+    parent: str
+    path: str
+    parent_key: str
+    key: str | None = None
+    versioned: ClassVar[bool] = True
+
+
+@dataclass(frozen=True)
+class DescIdPaging:
+    """Every record, newest first, by the id of the oldest one read so far: `page_size=N` (the
+    documented maximum, `max_size`) and `before=<id>`; records in `data`; only an empty page ends
+    the listing (2026-07's gift cards: no version, so read in full every sync)."""
+
+    max_size: int = 1000
+    versioned: ClassVar[bool] = False
+
+
+@dataclass(frozen=True)
+class WholeList:
+    """The whole list in one answer, no cursor: `data`, or a bare array (2026-07's store credits,
+    promotions). Read in full every sync; an answer holding `max_size` records or more may be cut
+    short, so it is stored but not reconciled (nothing is marked deleted), with a warning."""
+
+    max_size: int = 1000
+    versioned: ClassVar[bool] = False
+
+
+Paging = VersionPaging | IdPaging | PostedVersionPaging | ParentPaging | DescIdPaging | WholeList
 
 # API versions: 2.0, then dated ones ("YYYY-MM", one a quarter), which compare as text.
 V2 = "2.0"
@@ -152,7 +190,13 @@ class Entity:
     shapes: tuple[Shape, ...] = ()
     dated: tuple[Dated, ...] = ()  # how dated API versions list it differently (see `at`)
     scope: str = ""  # the OAuth scope its listing needs (the spec's "Requires:"); default `<name>:read`
+    since: str = V2  # the first API version that lists it (purchase orders, gift cards: dated ones)
+    id_member: str = "id"  # the member holding a record's id (store credits: one per customer)
     description: str = ""
+
+    def available(self, api_version: str) -> bool:
+        """Whether `api_version` lists this entity at all."""
+        return version_key(self.since) <= version_key(api_version)
 
     @property
     def read_scope(self) -> str:
@@ -189,8 +233,15 @@ class Entity:
 
     @property
     def reconciled(self) -> bool:
-        """Removals are found by comparing a complete listing with the table (no delete feed)."""
-        return self.deletions != "feed" or not self.versioned
+        """Removals are found by comparing a complete listing with the table (no delete feed);
+        an entity read per parent reconciles each parent's listing on its own (`ParentPaging`)."""
+        return self.deletions in ("every_run", "periodic") or not self.versioned
+
+
+def path_fields(path: str) -> tuple[str, ...]:
+    """The parent columns a `ParentPaging.path` names, besides `{id}`."""
+    names = (part.partition("}")[0] for part in path.split("{")[1:])
+    return tuple(dict.fromkeys(n for n in names if n and n != "id"))
 
 
 def col(name: str, type_: ColumnType = "text", *paths: str, ref: str | None = None, upper: bool = False) -> Column:
@@ -405,6 +456,52 @@ ENTITIES: tuple[Entity, ...] = (
         description="The prices of the price books, one per book and product (removals: the periodic full listing).",
     ),
     Entity(
+        "consignments",
+        "/consignments",
+        scope="consignments:read",
+        soft_depends_on=("outlets", "suppliers"),
+        columns=(
+            col("type", upper=True),
+            col("status", upper=True),
+            col("name"),
+            col("reference"),
+            col("outlet_id", ref="outlets"),
+            col("source_outlet_id", ref="outlets"),
+            col("supplier_id", ref="suppliers"),
+            col("supplier_invoice"),
+            col("consignment_date", "timestamptz"),
+            col("due_at", "timestamptz"),
+            col("received_at", "timestamptz"),
+            col("total_count_gain", "numeric"),
+            col("total_count_loss", "numeric"),
+            col("total_cost_gain", "numeric"),
+            col("total_cost_loss", "numeric"),
+        ),
+        deletions="periodic",
+        # No row-level security by outlet: a transfer belongs to two (outlet_id, source_outlet_id).
+        description="Stock orders, outlet transfers, returns and stocktakes (2.0 answers a bare array).",
+    ),
+    Entity(
+        "consignment_products",
+        "/consignments/{id}/products",
+        ("consignments",),
+        scope="consignments:read",
+        soft_depends_on=("products",),
+        columns=(
+            col("consignment_id", ref="consignments"),
+            col("product_id", ref="products"),
+            col("product_sku"),
+            col("count", "numeric"),
+            col("received", "numeric"),
+            col("cost", "numeric"),
+            col("is_included", "boolean"),
+            col("status", upper=True),
+        ),
+        paging=ParentPaging("consignments", "/consignments/{id}/products", "consignment_id", key="product_id"),
+        deletions="parent",
+        description="A consignment's products, read per consignment whose version moved (no id: keyed by product).",
+    ),
+    Entity(
         "inventory",
         "/inventory",
         ("products", "outlets"),
@@ -478,8 +575,13 @@ def order_entities(entities: tuple[Entity, ...]) -> tuple[Entity, ...]:
         unknown = [d for d in e.after_all if d not in by_name]
         if unknown:
             raise RegistryError(f"entity {e.name!r} depends on unknown entities: {', '.join(unknown)}")
-        if e.children and not e.versioned:
-            raise RegistryError(f"entity {e.name!r} has children but no version (children follow the version guard)")
+        if isinstance(e.paging, ParentPaging):
+            parent = by_name.get(e.paging.parent)
+            if parent is None or parent.name not in e.depends_on:
+                raise RegistryError(f"entity {e.name!r} is read per {e.paging.parent} but does not depend on it")
+            unknown = set(path_fields(e.paging.path)) - {c.name for c in parent.columns}
+            if unknown:
+                raise RegistryError(f"{e.name}: its path names {sorted(unknown)}, not columns of {parent.name}")
         if e.audited and not e.versioned:
             raise RegistryError(f"entity {e.name!r} is audited but not versioned (the audit compares versions)")
         for col in e.columns + tuple(c for ch in e.children for c in ch.columns):
@@ -516,6 +618,15 @@ def get(name: str) -> Entity:
         return BY_NAME[name]
     except KeyError:
         raise KeyError(f"unknown entity {name!r}; known: {', '.join(NAMES)}") from None
+
+
+def unavailable(api_version: str) -> dict[str, str]:
+    """The entities `api_version` does not list, with why (the health page and the log say it)."""
+    return {
+        e.name: f"not listed by API {api_version} (only from API {e.since} on)"
+        for e in ORDERED
+        if not e.available(api_version)
+    }
 
 
 def dependants(name: str, *, exclude: Collection[str] = ()) -> list[str]:

@@ -18,7 +18,7 @@ from typing import Any
 
 import msgspec
 
-from lightspeed_pipeline.entities import UNKNOWN_SHAPE, Child, Column, Entity
+from lightspeed_pipeline.entities import UNKNOWN_SHAPE, Child, Column, Entity, ParentPaging
 from lightspeed_pipeline.records import VERSION_PATHS, as_bigint, record_id, version_of
 
 _MISSING = object()
@@ -199,18 +199,23 @@ def shape_of(entity: Entity, record: dict[str, Any]) -> str | None:
     return UNKNOWN_SHAPE
 
 
-def prepare_page(entity: Entity, records: list[Any]) -> PreparedPage:
+def prepare_page(
+    entity: Entity, records: list[Any], parent: str | None = None, keys: list[str | None] | None = None
+) -> PreparedPage:
     """Map a page of API records to rows (and child rows) for `entity`.
 
     A page holding the same id twice keeps only its highest version, so one
     statement never touches a row twice and children come from the winning record.
+    `parent`: the parent record the page was listed under (`ParentPaging`), whose id goes to
+    the entity's `parent_key` column; `keys`: the records' row ids when not their own `id`.
     """
     page = PreparedPage()
     for child in entity.children:
         page.children[child.name] = []
+    under = entity.paging if isinstance(entity.paging, ParentPaging) and parent is not None else None
     chosen: dict[str, tuple[int | None, dict[str, Any]]] = {}
-    for record in records:
-        rid = record_id(record)
+    for i, record in enumerate(records):
+        rid = keys[i] if keys is not None else record_id(record)
         if rid is None:
             reason = "not a JSON object" if not isinstance(record, dict) else "missing or unusable id"
             page.rejects.append(Reject(reason=reason, payload=record))
@@ -230,6 +235,8 @@ def prepare_page(entity: Entity, records: list[Any]) -> PreparedPage:
             _typed(record, col, row, page.untyped, "")
         for col in entity.columns:
             _typed(record, col, row, page.untyped, "")
+        if under is not None:
+            row[under.parent_key] = parent
         if entity.shapes:
             row["data_shape"] = shape_of(entity, record)
             if row["data_shape"] == UNKNOWN_SHAPE:

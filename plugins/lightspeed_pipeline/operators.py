@@ -122,7 +122,6 @@ class MigrateOperator(BaseOperator, SkipMixin):
         try:
             interval = settings.schedule_interval_s(self.schedule)
             result = apply_migrations(warehouse, run_settings={"schedule_interval_s": interval} if interval else None)
-            switched = SyncLedger(warehouse).set_disabled(disabled)
             log.info(
                 "schema %s: applied %s, seeded %d sync_state rows, views (re)created: %s",
                 warehouse.schema,
@@ -138,8 +137,13 @@ class MigrateOperator(BaseOperator, SkipMixin):
                         warehouse.ensure_connected()
                         SyncLedger(warehouse).fail_all(str(exc), run_id=context.get("run_id"))
                     raise fail_fast(exc) from None
+                unlisted = registry.unavailable(client.config.api_version)
+            switched = SyncLedger(warehouse).set_disabled(unlisted | dict.fromkeys(disabled))
         finally:
             warehouse.close()
+        for name, why in unlisted.items():
+            log.info("%s: %s; skipped", name, why)
+        disabled = disabled | frozenset(unlisted)
         _log_disabled(disabled, switched)
         left_out = [name for name in registry.NAMES if name not in chosen or name in disabled]
         result["entities"] = [name for name in registry.NAMES if name not in left_out]
@@ -153,16 +157,17 @@ class MigrateOperator(BaseOperator, SkipMixin):
 
 
 def _log_disabled(disabled: frozenset[str], switched: dict[str, list[str]]) -> None:
-    """Say which entities LIGHTSPEED_ENTITIES_DISABLED switched off or back on, and tell the
-    entities that need a disabled one that their references to it will not resolve."""
+    """Say which entities were switched off (LIGHTSPEED_ENTITIES_DISABLED, or not listed by the API
+    version) or back on, and tell the entities that need a disabled one that their references to
+    it will not resolve."""
     if switched["off"]:
-        log.warning("switched off by LIGHTSPEED_ENTITIES_DISABLED: %s (their tables are kept)", switched["off"])
+        log.warning("switched off: %s (their tables are kept)", switched["off"])
     if switched["on"]:
-        log.info("switched back on (not in LIGHTSPEED_ENTITIES_DISABLED): %s", switched["on"])
+        log.info("switched back on: %s", switched["on"])
     for name in disabled:
         if needing := registry.dependants(name, exclude=disabled):
             log.warning(
-                "%s is disabled (LIGHTSPEED_ENTITIES_DISABLED): %s still sync, but their references to %s"
+                "%s is disabled: %s still sync, but their references to %s"
                 " will not resolve and are not checked",
                 name,
                 ", ".join(needing),
@@ -229,6 +234,11 @@ class EntitySyncOperator(BaseOperator):
         warehouse = open_warehouse(self.postgres_conn_id)
         try:
             with api_client(self.api_conn_id, warehouse) as client:
+                if not entity.available(client.config.api_version):
+                    raise AirflowSkipException(
+                        f"{self.entity}: {registry.unavailable(client.config.api_version)[self.entity]}"
+                    )
+                self.disabled = self.disabled | frozenset(registry.unavailable(client.config.api_version))
                 result = sync_entity(
                     entity.at(client.config.api_version),  # how that API version lists it
                     client,

@@ -6,6 +6,7 @@ mapping (the row) and the sync (which records a full refresh may skip).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 _BIGINT_MIN, _BIGINT_MAX = -(2**63), 2**63 - 1
@@ -56,3 +57,32 @@ def record_id(record: Any) -> str | None:
         text = str(rid)
         return text if text.strip() else None
     return None
+
+
+def keys_under(parent: str, key: str | None, records: list[Any], seen: dict[str, int]) -> list[str | None]:
+    """The row ids of records listed under a parent (`ParentPaging`), in listing order (version
+    order): a record's own id; else `<parent id>/<key member>`, and `/2`, `/3`... for the second
+    and later records of one parent with the same key member (the vendor's own example lists one
+    product three times in a consignment). `seen` counts the key members across the parent's pages.
+    Since the listing is in version order and versions only grow, the n-th record of a key member
+    never moves to a lower version, so the version guard still holds row by row."""
+    out: list[str | None] = []
+    for record in records:
+        rid = record_id(record)
+        if rid is None and key is not None and isinstance(record, dict):
+            member = record_id({"id": record.get(key)})
+            if member is not None:
+                seen[member] = n = seen.get(member, 0) + 1
+                rid = f"{parent}/{member}" if n == 1 else f"{parent}/{member}/{n}"
+        out.append(rid)
+    return out
+
+
+@dataclass(frozen=True)
+class ParentRef:
+    """A parent record whose children are to be listed (`ParentPaging`): its id, version and the
+    typed columns its children's path names."""
+
+    id: str
+    version: int
+    values: dict[str, Any]

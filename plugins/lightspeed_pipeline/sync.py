@@ -22,7 +22,7 @@ from typing import Any
 from lightspeed_pipeline.api.client import LightspeedClient
 from lightspeed_pipeline.api.errors import LightspeedAPIError
 from lightspeed_pipeline.api.paginators import Page, paginator_for, prefetched
-from lightspeed_pipeline.entities import Entity
+from lightspeed_pipeline.entities import Entity, ParentPaging
 from lightspeed_pipeline.mapping import prepare_page, shape_of
 from lightspeed_pipeline.metrics import METRIC_KEYS as METRIC_KEYS  # the documented sync_log.metadata keys
 from lightspeed_pipeline.metrics import METRICS as METRICS
@@ -32,7 +32,13 @@ from lightspeed_pipeline.warehouse.connection import Warehouse
 from lightspeed_pipeline.warehouse.ledger import SyncLedger, SyncStart
 from lightspeed_pipeline.warehouse.locks import EntityLock, entity_lock
 from lightspeed_pipeline.warehouse.pages import PageCounts, PageWriter
-from lightspeed_pipeline.warehouse.reconciliation import ReconcileWindow, live_rows, mark_vanished
+from lightspeed_pipeline.warehouse.reconciliation import (
+    ReconcileWindow,
+    live_rows,
+    mark_children_of_deleted_parents,
+    mark_vanished,
+    parents_after,
+)
 
 log = logging.getLogger(__name__)
 
@@ -225,9 +231,13 @@ def plan_sync(
     )
 
 
-def page_source(entity: Entity, client: LightspeedClient, plan: SyncPlan) -> Iterator[Page]:
-    """The listing's pages from the registry's paginator, one page fetched ahead (when on)."""
-    pages = paginator_for(entity, client, after=plan.after).pages()
+def page_source(entity: Entity, client: LightspeedClient, plan: SyncPlan, warehouse: Warehouse) -> Iterator[Page]:
+    """The listing's pages from the registry's paginator, one page fetched ahead (when on); an
+    entity read per parent lists the children of the parents whose version is above the cursor."""
+    parents = parents_after(warehouse, entity, after=plan.after) if isinstance(entity.paging, ParentPaging) else None
+    if parents is not None:
+        log.info("%s: %d %s changed since version %s", entity.name, len(parents), entity.paging.parent, plan.after)
+    pages = paginator_for(entity, client, after=plan.after, parents=parents).pages()
     if client.config.prefetch:
         pages = prefetched(pages, join_timeout_s=client.config.timeout + client.config.connect_timeout)
     return pages
@@ -241,10 +251,12 @@ class Reconciliation:
         self.listed = 0
         self.top: int | None = None  # the listing's highest version
         self.unversioned: list[str] = []  # ids listed without a version (no version range covers them)
+        self.complete = True  # False when a page says the listing may be cut short
 
     def window(self, page: Page) -> ReconcileWindow:
         """The ids a page holds, and the version range it covers."""
         self.listed += len(page.records)
+        self.complete = self.complete and page.complete
         if page.max_version is not None:
             self.top = max(self.top or 0, page.max_version)
         ids: list[str] = []
@@ -267,6 +279,8 @@ class Reconciliation:
         change than a store that removed everything, so it marks nothing and says so.
         """
         name = self.entity.name
+        if not self.complete:
+            return  # its page said why (a note in sync_log)
         if self.listed == 0:
             live = live_rows(warehouse, self.entity)
             if live:
@@ -394,7 +408,7 @@ class EntitySync:
         try:
             if check_store is not None:
                 check_store()
-            pages = page_source(entity, self.client, plan)
+            pages = page_source(entity, self.client, plan, self.warehouse)
             waiting = time.monotonic()
             for current in pages:
                 result.wait_s += time.monotonic() - waiting
@@ -404,6 +418,11 @@ class EntitySync:
                 waiting = time.monotonic()
             if reconciliation is not None:
                 reconciliation.finish(self.warehouse, result)
+            if isinstance(entity.paging, ParentPaging):
+                gone = mark_children_of_deleted_parents(self.warehouse, entity)
+                result.vanished += gone
+                if gone:
+                    log.info("%s: %d rows of deleted %s marked deleted", entity.name, gone, entity.paging.parent)
             if result.last_version is None:
                 result.last_version = state.last_version
         except Exception as exc:
@@ -446,10 +465,12 @@ class EntitySync:
         result.fetch_s += page.fetch_s
         t0 = time.monotonic()
         window = reconciliation.window(page) if reconciliation is not None else None
+        if page.listed is not None and isinstance(entity.paging, ParentPaging):  # a parent's listing ends
+            window = ReconcileWindow(None, page.listed, parent=(entity.paging.parent_key, page.parent or ""))
         if page.note:
             result.warnings.append(page.note)
-        records, skipped = self._newer_only(page.records, plan.stored_upto)
-        prepared = prepare_page(entity, records)
+        records, keys, skipped = self._newer_only(page.records, plan.stored_upto, page.keys)
+        prepared = prepare_page(entity, records, page.parent, keys)
         t_db = time.monotonic()
         counts = self.writer.write(
             entity, prepared, cursor=page.max_version, after=page.after, run_id=self.run_id, window=window
@@ -460,7 +481,7 @@ class EntitySync:
         result.vanished += counts.vanished
         write_s = time.monotonic() - t0
         result.write_s += write_s
-        result.pages += 1
+        result.pages += 1 if page.listed is None else 0  # a parent's closing page was no request
         result.add(counts)
         result.untyped.update(prepared.untyped)
         if result.first_version is None and prepared.max_version is not None:
@@ -476,25 +497,27 @@ class EntitySync:
             counts.unchanged, counts.deleted, counts.rejected, page.max_version, page.fetch_s, write_s,
         )  # fmt: skip
 
-    def _newer_only(self, records: list[Any], stored_upto: int | None) -> tuple[list[Any], int]:
+    def _newer_only(
+        self, records: list[Any], stored_upto: int | None, keys: list[str | None] | None = None
+    ) -> tuple[list[Any], list[str | None] | None, int]:
         """Drop the records whose stored version is already as new (only a page that reaches
-        back to or below the stored cursor can hold any: a full refresh, or an overlap).
-        Returns the records to write and how many were skipped."""
-        if not self.entity.versioned or stored_upto is None:
-            return records, 0
-        keyed = []
-        for record in records:
-            rid = record_id(record)
-            keyed.append((record, rid, version_of(record) if rid is not None else None))
-        if all(v is not None and v > stored_upto for _, _, v in keyed):
-            return records, 0
+        back to or below the stored cursor can hold any: a full refresh, or an overlap; and a
+        parent's listing, which always starts at 0: `keys` are then its records' row ids).
+        Returns the records to write, their row ids (with `keys`) and how many were skipped."""
+        under = keys is not None  # the cursor is the parents' version, not these records': always ask
+        if not self.entity.versioned or not records or (stored_upto is None and not under):
+            return records, keys, 0
+        ids = keys if keys is not None else [record_id(r) for r in records]
+        keyed = [(r, rid, version_of(r) if rid is not None else None) for r, rid in zip(records, ids, strict=True)]
+        if not under and all(v is not None and v > (stored_upto or 0) for _, _, v in keyed):
+            return records, keys, 0
         candidates = [(record, rid, v) for record, rid, v in keyed if rid is not None]
         shapes = [shape_of(self.entity, r) if isinstance(r, dict) else None for r, _, _ in candidates]
         newer = self.writer.newer_ids(
             self.entity, [rid for _, rid, _ in candidates], [v for _, _, v in candidates], shapes
         )
-        kept = [r for r, rid, _ in keyed if rid is None or rid in newer]  # no id: still a reject
-        return kept, len(records) - len(kept)
+        kept = [(r, rid) for r, rid, _ in keyed if rid is None or rid in newer]  # no id: still a reject
+        return [r for r, _ in kept], ([rid for _, rid in kept] if under else None), len(records) - len(kept)
 
     def _record_success(self, result: SyncResult, started: float) -> None:
         entity = self.entity

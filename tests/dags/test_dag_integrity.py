@@ -118,6 +118,7 @@ def test_hard_and_soft_dependencies_are_the_documented_ones() -> None:
         "registers": {"outlets"},
         "inventory": {"products", "outlets"},
         "sales": {"outlets", "registers", "customers", "products"},
+        "consignment_products": {"consignments"},
     }
     soft = {e.name: set(e.soft_depends_on) for e in reg.ENTITIES if e.soft_depends_on}
     assert soft == {
@@ -125,6 +126,8 @@ def test_hard_and_soft_dependencies_are_the_documented_ones() -> None:
         "customers": {"customer_groups"},
         "sales": {"users", "taxes", "payment_types"},
         "price_book_products": {"price_books", "products", "taxes"},
+        "consignments": {"outlets", "suppliers"},
+        "consignment_products": {"products"},
     }
 
 

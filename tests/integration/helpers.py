@@ -13,7 +13,7 @@ from typing import Any
 
 from lightspeed_pipeline import entities as reg
 from lightspeed_pipeline.mapping import prepare_page
-from lightspeed_pipeline.records import version_of
+from lightspeed_pipeline.records import keys_under, version_of
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,23 +43,44 @@ GONE = "gone from the listing"  # deleted_at set by reconciliation (any time), d
 AS_LAST_LISTED = "as last listed"  # a record's version or data the source no longer shows
 
 
-def expected_rows(entity: reg.Entity, records: list[dict[str, Any]]) -> dict[str, tuple[Any, ...]]:
+def row_key(entity: reg.Entity, record: dict[str, Any]) -> str:
+    """The row id of a simulator record: its id; for one listed under a parent without an id of
+    its own, `<parent id>/<key member>` (the simulator lists a product once per consignment, so
+    the `/2` suffixes of `keys_under` never arise here)."""
+    if isinstance(entity.paging, reg.ParentPaging) and "_parent" in record:
+        return keys_under(record["_parent"], entity.paging.key, [served(record)], {})[0] or ""
+    return str(record["id"])
+
+
+def served(record: dict[str, Any]) -> dict[str, Any]:
+    """A simulator record as the API sends it (without its `_parent` and `_key` bookkeeping)."""
+    return {k: v for k, v in record.items() if k not in ("_parent", "_key")}
+
+
+def expected_rows(
+    entity: reg.Entity, records: list[dict[str, Any]], parents: dict[str, dict[str, Any]] | None = None
+) -> dict[str, tuple[Any, ...]]:
     """What the table must hold for the simulator's records: id -> (version, deleted_at, data).
 
     `entity` is the entity as the API version read lists it (`reg.get(name).at(version)`), and
     `records` as that version serves them. A record the API no longer lists (a removed
     category, any `_removed` record, a deleted one where the version has no delete feed) must
     be marked deleted if it was ever synced (`GONE`); one removed before it was synced is absent.
+    A record listed under a parent (`parents`: the parent entity's records by id) is gone with it.
     """
     out: dict[str, tuple[Any, ...]] = {}
     for rec in records:
-        rec = dict(rec)
+        rid = row_key(entity, rec)
+        parent = (parents or {}).get(rec.get("_parent", ""), {})
+        rec = served(rec)
         gone = rec.pop("_removed", False) | (entity.name == "product_categories" and rec.pop("_deleted", False))
+        if parents is not None:  # listed under a parent: gone with it
+            gone |= bool(parent.get("_removed") or parent.get("deleted_at"))
         if rec.get("deleted_at") and not entity.supports_deleted:  # deleted, so no longer listed by this version
-            out[rec["id"]] = (AS_LAST_LISTED, GONE, AS_LAST_LISTED)  # version and data: as before the deletion
+            out[rid] = (AS_LAST_LISTED, GONE, AS_LAST_LISTED)  # version and data: as before the deletion
             continue
         deleted = GONE if gone else _ts(rec.get("deleted_at"))
-        out[rec["id"]] = (version_of(rec) if entity.versioned else None, deleted, rec)
+        out[rid] = (version_of(rec) if entity.versioned else None, deleted, rec)
     return out
 
 
@@ -99,7 +120,9 @@ def assert_database_equals_source(
         if only is not None and base.name not in only:
             continue
         entity = base.at(api_version)
-        want = expected_rows(entity, state[entity.name])
+        under = entity.paging.parent if isinstance(entity.paging, reg.ParentPaging) else None
+        parents = {p["id"]: p for p in state[under]} if under else None
+        want = expected_rows(entity, state[entity.name], parents)
         have = table_rows(db, schema, entity, {k for k, v in want.items() if v[1] == GONE})
         # A record removed before it was ever synced is (correctly) simply absent.
         want = {k: v for k, v in want.items() if v[1] != GONE or k in have}
@@ -113,7 +136,7 @@ def assert_database_equals_source(
                 continue
             assert got[0] == version, (entity.name, rid, "version", got[0], version)
             assert not compare_data or _same_json(got[2], data), (entity.name, rid, "data differs")
-        listed = [w[2] for w in want.values() if w[2] is not AS_LAST_LISTED]
+        listed = {k: w[2] for k, w in want.items() if w[2] is not AS_LAST_LISTED}
         assert_typed_columns(db, schema, entity, listed, with_shape=compare_data)
     if (only is not None and "sales" not in only) or not compare_data:
         return
@@ -145,11 +168,24 @@ def _as_stored(type_: str, value: Any) -> Any:
 
 
 def assert_typed_columns(
-    db: Any, schema: str, entity: reg.Entity, records: list[dict[str, Any]], *, with_shape: bool = True
+    db: Any,
+    schema: str,
+    entity: reg.Entity,
+    records: list[dict[str, Any]] | dict[str, dict[str, Any]],
+    *,
+    with_shape: bool = True,
 ) -> None:
-    """The typed columns (and `data_shape`, with `with_shape`) of the rows of `records` are what the
-    reader makes of each record, whatever its shape."""
-    prepared = prepare_page(entity, records)
+    """The typed columns (and `data_shape`, with `with_shape`) of the rows of `records` (a list,
+    or a dict by row id) are what the reader makes of each record, whatever its shape."""
+    if isinstance(records, dict):
+        parent_key = entity.paging.parent_key if isinstance(entity.paging, reg.ParentPaging) else None
+        keys: list[str | None] = list(records)
+        prepared = prepare_page(entity, list(records.values()), keys=keys)
+        if parent_key is not None:
+            for row in prepared.rows:
+                row[parent_key] = row["id"].split("/")[0]
+    else:
+        prepared = prepare_page(entity, records)
     if not prepared.rows:
         return
     shape = [("data_shape", "text")] if entity.shapes and with_shape else []

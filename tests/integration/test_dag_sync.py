@@ -23,6 +23,8 @@ PAGE = FAST_RETRIES["page_size"]  # 50; the simulator caps at 200, so pages are 
 
 def visible(entity: reg.Entity, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The records a complete listing of `entity` (as an API version lists it) serves."""
+    if isinstance(entity.paging, reg.ParentPaging):
+        return [r for r in records if not r.get("_removed")]
     if entity.name == "product_categories":
         return [r for r in records if not r.get("_deleted")]
     if entity.supports_deleted:
@@ -35,16 +37,32 @@ def page_size(entity: reg.Entity) -> int:
     return entity.paging.max_size if isinstance(entity.paging, reg.PostedVersionPaging) else PAGE
 
 
-def minimum_requests(entity: reg.Entity, n: int) -> int:
-    """Pages + 1 for version paging (only an empty page ends it); pages for id paging."""
+def minimum_requests(entity: reg.Entity, n: int, state: dict[str, list[dict[str, Any]]] | None = None) -> int:
+    """Pages + 1 for version paging (only an empty page ends it); pages for id paging; for an
+    entity read per parent, pages + 1 per live parent (`state`: the simulator's records)."""
+    if isinstance(entity.paging, reg.ParentPaging):
+        assert state is not None
+        return sum(under_parent_requests(entity, state, parent["id"]) for parent in live_parents(entity, state))
     pages = math.ceil(n / page_size(entity))
     return max(pages, 1) if not entity.versioned else pages + 1
 
 
+def live_parents(entity: reg.Entity, state: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    assert isinstance(entity.paging, reg.ParentPaging)
+    return [p for p in state[entity.paging.parent] if not p.get("_removed") and not p.get("deleted_at")]
+
+
+def under_parent_requests(entity: reg.Entity, state: dict[str, list[dict[str, Any]]], parent: str) -> int:
+    """The requests that list one parent's records: its pages and the empty page that ends them."""
+    lines = [r for r in visible(entity, state[entity.name]) if r["_parent"] == parent]
+    return math.ceil(len(lines) / PAGE) + 1
+
+
 def noop_requests(api_version: str = reg.V2) -> dict[str, int]:
     """A run on unchanged data: 1 request per entity, 2 for the small ones listed in full every
-    run (the page and the empty page that ends it), and 1 for the store check."""
-    entities = [e.at(api_version) for e in reg.ENTITIES]
+    run (the page and the empty page that ends it), none for one read per parent (no parent
+    moved), and 1 for the store check."""
+    entities = [e.at(api_version) for e in reg.ENTITIES if not isinstance(e.paging, reg.ParentPaging)]
     return {"retailer": 1} | {e.name: 2 if e.deletions == "every_run" else 1 for e in entities}
 
 
@@ -69,7 +87,7 @@ def test_first_second_and_mutated_runs_keep_the_database_equal(
     assert {r["api_version"] for r in simulator.stats()["requests"]} == {api_version}
     for e in entities:
         made = len(by_resource[e.name])
-        assert made == minimum_requests(e, len(visible(e, state[e.name]))), (e.name, made)
+        assert made == minimum_requests(e, len(visible(e, state[e.name])), state), (e.name, made)
     states = sync_state(db, schema)
     assert {s for s, *_ in states.values()} == {"success"}
     assert all(v is not None for name, (_, v, _) in states.items() if name != "product_categories")
@@ -128,9 +146,13 @@ def test_first_second_and_mutated_runs_keep_the_database_equal(
             "tags": 1,
             "price_books": 1,
             "price_book_products": 2,
+            "consignments": 1,
+            "consignment_products": 2,
         },
         delete={"products": 2, "customers": 2, "registers": 1, "tags": 1},
-        new={"sales": 12, "customers": 3, "products": 2},
+        new={"sales": 12, "customers": 3, "products": 2, "consignments": 1, "consignment_products": 1},
+        remove={"consignment_products": 1},
+        receive_consignments=1,
         void_sales=3,
         edit_sales=3,
         categories={"delete": 1, "rename": 1, "new": 1},
@@ -146,6 +168,10 @@ def test_first_second_and_mutated_runs_keep_the_database_equal(
         if e.deletions == "every_run":  # listed in full: from version 0, every page
             assert int(reqs[0]["query"]["after"]) == 0, e.name
             assert len(reqs) == minimum_requests(e, len(visible(e, state[e.name]))), e.name
+        elif isinstance(e.paging, reg.ParentPaging):  # the parents that moved, each listed in full
+            moved = {p["id"] for p in live_parents(e, state) if p["version"] > cursors[e.name]}
+            assert {r["parent"] for r in reqs} == moved and moved, e.name
+            assert len(reqs) == sum(under_parent_requests(e, state, p) for p in moved), e.name
         elif e.versioned:
             assert all(int(r["query"]["after"]) >= cursors[e.name] for r in reqs), e.name
             assert int(reqs[0]["query"]["after"]) == cursors[e.name]

@@ -164,19 +164,26 @@ def test_records_removed_in_the_store_are_marked_deleted_and_revived(
     assert snapshot(db, schema) == before
     assert simulator.stats()["by_resource"] == noop_requests(api_version)
 
-    # A record that comes back is live again; inventory and the price book prices, on their
-    # weekly cadence, reconcile by themselves (2026-07's inventory: its feed says so at once).
-    simulator.mutate(restore={"brands": removed["brands"]}, remove={"inventory": 2, "price_book_products": 1})
+    # A record that comes back is live again; inventory, the price book prices and consignments,
+    # on their weekly cadence, reconcile by themselves (2026-07's inventory: its feed says so at
+    # once), and a consignment gone takes its products with it.
+    changed = simulator.mutate(
+        restore={"brands": removed["brands"]}, remove={"inventory": 2, "price_book_products": 1, "consignments": 1}
+    )["changed"]
     db.execute(
         f"UPDATE \"{schema}\".sync_state SET last_reconciled_at = now() - interval '8 days'"
-        " WHERE entity_type IN ('inventory', 'price_book_products')"
+        " WHERE entity_type IN ('inventory', 'price_book_products', 'consignments')"
     )
     state = simulator.state(api_version)
+    lines = [r for r in state["consignment_products"] if r["_parent"] in changed["consignments"]]
     run = run_dag()
     assert run.state == "success"
     assert_database_equals_source(db, schema, state, api_version=api_version)
-    assert entity_log(db, schema, run.run_id)["inventory"]["rows_deleted"] == 2
-    assert entity_log(db, schema, run.run_id)["price_book_products"]["rows_deleted"] == 1
+    logged = entity_log(db, schema, run.run_id)
+    assert logged["inventory"]["rows_deleted"] == 2
+    assert logged["price_book_products"]["rows_deleted"] == 1
+    assert (logged["consignments"]["rows_deleted"], logged["consignment_products"]["rows_deleted"]) == (1, len(lines))
+    assert lines and logged["consignment_products"]["requests"] == 0  # no consignment moved
     assert entity_log(db, schema, run.run_id)["brands"]["rows_updated"] == 1  # revived
     reconciled = db.execute(
         f"SELECT last_reconciled_at > now() - interval '1 hour' FROM \"{schema}\".sync_state"

@@ -26,6 +26,8 @@ INTERFACE_ENTITIES = {
     "tags": "/tags",  # issue 18: the rest of the store
     "price_books": "/price_books",
     "price_book_products": "/price_book_products",
+    "consignments": "/consignments",
+    "consignment_products": "/consignments/{id}/products",  # per consignment
 }
 
 
@@ -93,6 +95,7 @@ def test_every_entity_names_the_oauth_scope_its_listing_needs() -> None:
         "customer_groups": "customers:read", "products": "products:read", "customers": "customers:read",
         "inventory": "inventory:read", "sales": "sales:read", "tags": "products:read",
         "price_books": "products:read:price_books", "price_book_products": "products:read:price_books",
+        "consignments": "consignments:read", "consignment_products": "consignments:read",
     }  # fmt: skip
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     for scope in {*scopes.values(), *reg.RETAILER_SCOPES}:
@@ -100,9 +103,9 @@ def test_every_entity_names_the_oauth_scope_its_listing_needs() -> None:
 
 
 def test_dependants_are_what_is_synced_after_an_entity_or_refers_to_it() -> None:
-    assert reg.dependants("outlets") == ["registers", "inventory", "sales"]
+    assert reg.dependants("outlets") == ["registers", "consignments", "inventory", "sales"]
     assert reg.dependants("brands") == ["products"]
-    assert reg.dependants("outlets", exclude={"sales"}) == ["registers", "inventory"]
+    assert reg.dependants("outlets", exclude={"sales"}) == ["registers", "consignments", "inventory"]
     assert reg.dependants("sales") == []
     for entity in reg.ENTITIES:  # every dependency and every reference is seen
         for name in entity.after_all:

@@ -3,6 +3,7 @@ simulator (over real HTTP) for whole listings, their stop rule and their cursor 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,7 +11,16 @@ import pytest
 from lightspeed_pipeline import entities as reg
 from lightspeed_pipeline.api.client import ClientConfig, LightspeedClient
 from lightspeed_pipeline.api.errors import LightspeedAPIError
-from lightspeed_pipeline.api.paginators import IdPaginator, PostedPaginator, VersionPaginator, paginator_for
+from lightspeed_pipeline.api.paginators import (
+    DescIdPaginator,
+    IdPaginator,
+    ParentPaginator,
+    PostedPaginator,
+    VersionPaginator,
+    WholeListPaginator,
+    paginator_for,
+)
+from lightspeed_pipeline.records import ParentRef
 
 from simulator import Simulator
 from tests.unit.conftest import versioned_api
@@ -158,6 +168,10 @@ def test_the_registry_chooses_each_entitys_paginator() -> None:
     with LightspeedClient(ClientConfig(base_url="http://127.0.0.1:9", token="t")) as client:
         for entity in reg.ENTITIES:
             paginator = paginator_for(entity, client, after=7)
+            if isinstance(entity.paging, reg.ParentPaging):  # the parents it lists under come from the caller
+                assert isinstance(paginator, ParentPaginator) and paginator.parents == [], entity.name
+                assert (paginator.name, paginator.endpoint) == (entity.name, entity.paging.path)
+                continue
             if entity.versioned:
                 assert isinstance(paginator, VersionPaginator), entity.name
                 assert (paginator.after, paginator.deleted) == (7, entity.supports_deleted)
@@ -183,3 +197,74 @@ def test_the_posted_paginator_reads_2026_07_inventory_in_ascending_order(sim: Si
     assert [r["method"] for r in requests] == ["POST"] * (len(pages) + 1)
     assert [r["body"]["after"] for r in requests] == [0, *(p.max_version for p in pages)]
     assert all(r["body"]["sort_direction"] == "asc" and r["body"]["include_deleted"] is True for r in requests)
+
+
+def test_the_parent_paginator_lists_each_parent_in_full_and_closes_it(make_client) -> None:
+    """Per parent: its own path, version-paged from 0 until an empty page, then a closing page that
+    names every row id listed and carries the parent's version (the cursor); records without an id
+    are keyed `<parent>/<product_id>`, a product listed again `/2`; a parent that answers 404 is
+    closed with nothing listed (its rows go with it)."""
+    lines = {
+        "c1": [{"product_id": "p", "version": 5}, {"product_id": "q", "version": 6}, {"product_id": "p", "version": 9}],
+        "c2": [],
+    }
+
+    def handler(path: str, q: dict[str, str]) -> Response:
+        parent = path.split("/")[-2]
+        if parent not in lines:
+            return 404, {"Content-Type": "application/json"}, json.dumps({"error": "Not Found"})
+        page = [r for r in lines[parent] if r["version"] > int(q["after"])][:2]
+        return ok({"data": page, "version": {"min": None, "max": max((r["version"] for r in page), default=None)}})
+
+    client, server, _ = make_client(handler)
+    parents = [ParentRef("c1", 100, {}), ParentRef("c2", 101, {}), ParentRef("gone", 102, {})]
+    paginator = ParentPaginator(
+        client, "consignment_products", parent="consignments", path="/consignments/{id}/products", parents=parents,
+        key="product_id",
+    )  # fmt: skip
+    pages = list(paginator.pages())
+    assert [(p.parent, len(p.records), p.max_version, p.listed) for p in pages] == [
+        ("c1", 2, None, None),
+        ("c1", 1, None, None),
+        ("c1", 0, 100, ["c1/p", "c1/q", "c1/p/2"]),
+        ("c2", 0, 101, []),
+        ("gone", 0, 102, []),
+    ]
+    assert pages[0].keys == ["c1/p", "c1/q"] and pages[1].keys == ["c1/p/2"]
+    assert [(r["path"], r["query"]["after"]) for r in server.requests] == [
+        ("/api/2.0/consignments/c1/products", "0"),
+        ("/api/2.0/consignments/c1/products", "6"),
+        ("/api/2.0/consignments/c1/products", "9"),
+        ("/api/2.0/consignments/c2/products", "0"),
+        ("/api/2.0/consignments/gone/products", "0"),
+    ]
+
+
+def test_the_newest_first_paginator_pages_by_the_oldest_id_read(make_client) -> None:
+    """Gift cards: `before=<id>` of the last (oldest) card read, the documented page size; only an
+    empty page ends it; a cursor that does not move fails instead of looping."""
+    cards = [{"id": f"g{i:02d}"} for i in range(5, 0, -1)]  # newest first
+
+    def handler(path: str, q: dict[str, str]) -> Response:
+        older = [c for c in cards if "before" not in q or c["id"] < q["before"]]
+        return ok({"data": older[:2]})
+
+    client, server, _ = make_client(handler)
+    pages = list(DescIdPaginator(client, "gift_cards", "/gift_cards", size=1000).pages())
+    assert [[c["id"] for c in p.records] for p in pages] == [["g05", "g04"], ["g03", "g02"], ["g01"]]
+    assert [r["query"].get("before") for r in server.requests] == [None, "g04", "g02", "g01"]
+    assert {r["query"]["page_size"] for r in server.requests} == {"1000"}
+    stuck, _, _ = make_client(lambda p, q: ok({"data": [{"id": "g1"}]}))
+    with pytest.raises(LightspeedAPIError, match="id cursor did not move"):
+        list(DescIdPaginator(stuck, "gift_cards", "/gift_cards", size=1000).pages())
+
+
+def test_the_whole_list_paginator_reads_once_and_flags_a_list_that_may_be_cut(make_client) -> None:
+    client, server, _ = make_client(lambda p, q: ok([{"id": "a"}, {"id": "b"}]))
+    pages = list(WholeListPaginator(client, "store_credits", "/store_credits", size=1000).pages())
+    assert [len(p.records) for p in pages] == [2] and pages[0].complete and len(server.requests) == 1
+    full, _, _ = make_client(lambda p, q: ok({"data": [{"id": str(i)} for i in range(3)]}))
+    (page,) = WholeListPaginator(full, "promotions", "/promotions", size=3).pages()
+    assert not page.complete and "may be cut short" in (page.note or "")
+    empty, _, _ = make_client(lambda p, q: ok({"data": []}))
+    assert list(WholeListPaginator(empty, "promotions", "/promotions", size=3).pages()) == []

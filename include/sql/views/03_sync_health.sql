@@ -1,5 +1,6 @@
 -- Per entity: is the copy current and sound? (sync_status, with the reason in health_reason)
---   DISABLED switched off by LIGHTSPEED_ENTITIES_DISABLED (the store does not grant it): not
+--   DISABLED switched off by LIGHTSPEED_ENTITIES_DISABLED (the store does not grant it), or not
+--            listed by the API version in use (sync_state.disabled_reason says which): not
 --            synced, neither OK nor ALERT, and no stale alert;
 --   ALERT    the entity's latest sync failed (however recent its last success), it never
 --            succeeded, or its last success is older than 25 h (for schedules longer than a
@@ -56,7 +57,7 @@ CROSS JOIN LATERAL (
         END AS sync_status,
         CASE
             WHEN s.disabled_at IS NOT NULL
-                THEN 'disabled by LIGHTSPEED_ENTITIES_DISABLED since ' || to_char(s.disabled_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"')
+                THEN coalesce(s.disabled_reason, 'disabled by LIGHTSPEED_ENTITIES_DISABLED') || ' since ' || to_char(s.disabled_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"')
             WHEN s.status = 'failed' THEN 'latest sync failed'
             WHEN s.last_sync_time IS NULL THEN 'never synced successfully'
             WHEN s.last_sync_time < now() - l.alert_after OR s.last_sync_time < now() - l.warn_after

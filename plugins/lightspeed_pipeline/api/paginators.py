@@ -16,8 +16,16 @@ cursor moves (the cursor rule):
   default is newest first, which a cursor would skip through); the answer is a bare array;
   stops only on an empty one; the cursor moves to the highest record version, and must advance.
 
-A new style (a POST body, offset paging, an un-paged list, id paging newest first) is one
-more spec in `entities.py` and one more class here, registered in `PAGINATORS`.
+* `ParentPaging` -> `ParentPaginator` (a consignment's products): per parent the caller names
+  (those whose version moved), a `VersionPaginator` over the parent's own path, then a closing
+  page that lists the ids the parent's listing held and moves the cursor to the parent's version.
+* `DescIdPaging` -> `DescIdPaginator` (gift cards): sends `page_size=N[&before=<id>]`, newest
+  first; stops only on an empty page; the cursor moves to the last record's id, and must change.
+* `WholeList` -> `WholeListPaginator` (store credits, promotions): one request, no cursor; an
+  answer of `max_size` records or more may be cut short, so its page says it is not complete.
+
+A new style (offset paging, say) is one more spec in `entities.py` and one more class here,
+registered in `PAGINATORS`.
 `prefetched` fetches the next page in a thread while the caller writes the current one.
 """
 
@@ -34,8 +42,17 @@ from typing import Any
 
 from lightspeed_pipeline.api.client import LightspeedClient
 from lightspeed_pipeline.api.errors import LightspeedAPIError, excerpt
-from lightspeed_pipeline.entities import Entity, IdPaging, Paging, PostedVersionPaging, VersionPaging
-from lightspeed_pipeline.records import as_bigint, record_id, version_of
+from lightspeed_pipeline.entities import (
+    DescIdPaging,
+    Entity,
+    IdPaging,
+    Paging,
+    ParentPaging,
+    PostedVersionPaging,
+    VersionPaging,
+    WholeList,
+)
+from lightspeed_pipeline.records import ParentRef, as_bigint, keys_under, record_id, version_of
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +67,11 @@ class Page:
     number: int
     fetch_s: float = 0.0
     note: str | None = None  # why the listing ended here without an empty page (goes to sync_log)
+    parent: str | None = None  # the parent record it was listed under (`ParentPaging`)
+    # On the page that closes a parent's listing (no records of its own): every row id it held.
+    listed: list[str] | None = None
+    complete: bool = True  # False: the listing may be cut short (not reconciled)
+    keys: list[str | None] | None = None  # the records' row ids, when not their own `id` (`keys_under`)
 
 
 class Paginator(ABC):
@@ -57,15 +79,16 @@ class Paginator(ABC):
 
     cursor_kind = "cursor"  # how error messages name the cursor ("after version 42")
 
-    def __init__(self, client: LightspeedClient, name: str, endpoint: str) -> None:
+    def __init__(self, client: LightspeedClient, name: str, endpoint: str, *, under: str = "") -> None:
         self.client = client
         self.name = name
         self.endpoint = endpoint
         self.page_size = client.config.page_size
+        self.under = under  # the parent a listing is under, for messages ("consignments 5f2c, ")
 
     def what(self, number: int, cursor: Any) -> str:
         """How errors name a request: "sales (page 3, after version 42)"."""
-        return f"{self.name} (page {number}, after {self.cursor_kind} {cursor})"
+        return f"{self.name} ({self.under}page {number}, after {self.cursor_kind} {cursor})"
 
     @abstractmethod
     def pages(self) -> Iterator[Page]:
@@ -78,9 +101,9 @@ class VersionPaginator(Paginator):
     cursor_kind = "version"
 
     def __init__(
-        self, client: LightspeedClient, name: str, endpoint: str, *, after: int, deleted: bool = False
+        self, client: LightspeedClient, name: str, endpoint: str, *, after: int, deleted: bool = False, under: str = ""
     ) -> None:
-        super().__init__(client, name, endpoint)
+        super().__init__(client, name, endpoint, under=under)
         self.after = after
         self.deleted = deleted
 
@@ -124,17 +147,9 @@ class VersionPaginator(Paginator):
     @staticmethod
     def _envelope(payload: Any, what: str) -> tuple[list[Any], int | None]:
         """(records, version.max) from `{"data": [...], "version": {...}}` or a bare array."""
-        if isinstance(payload, list):
-            return payload, None
-        if not isinstance(payload, dict) or "data" not in payload:
-            raise LightspeedAPIError(f"{what}: unexpected response shape: {excerpt(repr(payload), 200)}")
-        data = payload["data"]
-        if data is None:
-            return [], None
-        if not isinstance(data, list):
-            raise LightspeedAPIError(f"{what}: `data` is a {type(data).__name__}, expected a list")
-        version = payload.get("version")
-        return data, as_bigint(version.get("max")) if isinstance(version, dict) else None
+        records = _records(payload, what)
+        version = payload.get("version") if isinstance(payload, dict) else None
+        return records, as_bigint(version.get("max")) if isinstance(version, dict) else None
 
 
 class IdPaginator(Paginator):
@@ -240,6 +255,122 @@ class PostedPaginator(Paginator):
             cursor = page_max
 
 
+class ParentPaginator(Paginator):
+    """The children of each parent in `parents` (in version order), by `ParentPaging`."""
+
+    cursor_kind = "version"
+
+    def __init__(
+        self,
+        client: LightspeedClient,
+        name: str,
+        *,
+        parent: str,
+        path: str,
+        parents: list[ParentRef],
+        key: str | None = None,
+    ) -> None:
+        super().__init__(client, name, path)
+        self.parent = parent
+        self.parents = parents
+        self.key = key
+
+    def pages(self) -> Iterator[Page]:
+        number = 0
+        for ref in self.parents:
+            endpoint = self.endpoint.format(**{**ref.values, "id": ref.id})
+            under = f"{self.parent} {ref.id}, "
+            listing = VersionPaginator(self.client, self.name, endpoint, after=0, under=under)
+            listed: list[str] = []
+            seen: dict[str, int] = {}
+            started = time.monotonic()
+            try:
+                for page in listing.pages():
+                    number += 1
+                    keys = keys_under(ref.id, self.key, page.records, seen)
+                    listed.extend(k for k in keys if k is not None)
+                    yield Page(
+                        page.records, page.after, None, number, page.fetch_s, note=page.note, parent=ref.id, keys=keys
+                    )
+            except LightspeedAPIError as exc:
+                if exc.status != 404:
+                    raise
+                # The parent is gone from the store since we read it: so are its children.
+                log.warning("%s: %s (%s) answers 404: taken as gone, with its rows", self.name, endpoint, ref.id)
+                listed = []
+            number += 1
+            yield Page([], None, ref.version, number, time.monotonic() - started, parent=ref.id, listed=listed)
+
+
+class DescIdPaginator(Paginator):
+    """Every record, newest first, by `before=<id>` (`DescIdPaging`)."""
+
+    cursor_kind = "id"
+
+    def __init__(self, client: LightspeedClient, name: str, endpoint: str, *, size: int) -> None:
+        super().__init__(client, name, endpoint)
+        self.page_size = size
+
+    def pages(self) -> Iterator[Page]:
+        cursor: str | None = None
+        number = 0
+        while True:
+            params: dict[str, Any] = {"page_size": self.page_size}
+            if cursor is not None:
+                params["before"] = cursor
+            started = time.monotonic()
+            what = self.what(number + 1, cursor)
+            records = _records(self.client.get_json(self.endpoint, params, what=what), what)
+            if not records:
+                return  # the stop rule: only an empty page ends the listing
+            number += 1
+            yield Page(records, cursor, None, number, time.monotonic() - started)
+            last = record_id(records[-1])  # the cursor rule: the oldest record read, which must change
+            if last is None or last == cursor:
+                raise LightspeedAPIError(f"{what}: the id cursor did not move (last id {last!r})", permanent=True)
+            cursor = last
+
+
+class WholeListPaginator(Paginator):
+    """The whole list in one answer (`WholeList`)."""
+
+    cursor_kind = "id"
+
+    def __init__(self, client: LightspeedClient, name: str, endpoint: str, *, size: int) -> None:
+        super().__init__(client, name, endpoint)
+        self.page_size = size
+
+    def pages(self) -> Iterator[Page]:
+        started = time.monotonic()
+        what = self.what(1, None)
+        records = _records(self.client.get_json(self.endpoint, {"page_size": self.page_size}, what=what), what)
+        if not records:
+            return
+        page = Page(records, None, None, 1, time.monotonic() - started)
+        if len(records) >= self.page_size:
+            page.complete = False
+            page.note = (
+                f"{len(records)} records in one answer, which has no cursor and a page_size of {self.page_size}:"
+                " the list may be cut short, so nothing was marked deleted"
+            )
+            log.warning("%s: %s", self.name, page.note)
+        yield page
+
+
+def _records(payload: Any, what: str) -> list[Any]:
+    """The records of `{"data": [...]}` or of a bare array."""
+    if isinstance(payload, list):
+        return payload
+    if not isinstance(payload, dict) or "data" not in payload:
+        raise LightspeedAPIError(f"{what}: unexpected response shape: {excerpt(repr(payload), 200)}")
+    data = payload["data"]
+    if data is None:
+        return []
+    if not isinstance(data, list):
+        raise LightspeedAPIError(f"{what}: `data` is a {type(data).__name__}, expected a list")
+    return data
+
+
 def advancing(what: str, cursor: int, page_max: int) -> None:
     """The version cursor rule's guard: a page must move the cursor up, or the listing would
     re-read the same page forever."""
@@ -251,8 +382,16 @@ def advancing(what: str, cursor: int, page_max: int) -> None:
         )
 
 
-def paginator_for(entity: Entity, client: LightspeedClient, *, after: int = 0) -> Paginator:
-    """The paginator of the entity's paging style; `after` is the version cursor to start above."""
+def paginator_for(
+    entity: Entity, client: LightspeedClient, *, after: int = 0, parents: list[ParentRef] | None = None
+) -> Paginator:
+    """The paginator of the entity's paging style; `after` is the version cursor to start above;
+    `parents` the parents to list the children of (`ParentPaging`: the caller reads them)."""
+    if isinstance(entity.paging, ParentPaging):
+        paging = entity.paging
+        return ParentPaginator(
+            client, entity.name, parent=paging.parent, path=paging.path, parents=parents or [], key=paging.key
+        )
     build = PAGINATORS.get(type(entity.paging))
     if build is None:
         raise TypeError(f"{entity.name}: no paginator for paging style {type(entity.paging).__name__}")
@@ -275,7 +414,23 @@ def _posted(entity: Entity, paging: Paging, client: LightspeedClient, after: int
     )
 
 
-PAGINATORS = {VersionPaging: _by_version, IdPaging: _by_id, PostedVersionPaging: _posted}
+def _newest_first(entity: Entity, paging: Paging, client: LightspeedClient, after: int) -> Paginator:
+    assert isinstance(paging, DescIdPaging)
+    return DescIdPaginator(client, entity.name, entity.endpoint, size=paging.max_size)
+
+
+def _whole(entity: Entity, paging: Paging, client: LightspeedClient, after: int) -> Paginator:
+    assert isinstance(paging, WholeList)
+    return WholeListPaginator(client, entity.name, entity.endpoint, size=paging.max_size)
+
+
+PAGINATORS = {
+    VersionPaging: _by_version,
+    IdPaging: _by_id,
+    PostedVersionPaging: _posted,
+    DescIdPaging: _newest_first,
+    WholeList: _whole,
+}
 
 
 def prefetched(pages: Iterator[Page], *, join_timeout_s: float = 70.0) -> Iterator[Page]:

@@ -8,7 +8,7 @@ else the sync records about itself is written here, each in a short transaction 
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,20 +99,29 @@ class SyncLedger:
                 (warning[:MAX_MESSAGE] if warning else None, reconciled, api_version, entity.name),
             )
 
-    def set_disabled(self, disabled: Collection[str]) -> dict[str, list[str]]:
+    def set_disabled(self, disabled: Collection[str] | Mapping[str, str | None]) -> dict[str, list[str]]:
         """Set sync_state.disabled_at of the `disabled` entities (kept when already set: it says
-        since when) and clear it on the others; returns the entities switched off and on."""
+        since when) and clear it on the others; a mapping also gives each one's reason (None: the
+        setting's). Returns the entities switched off and on."""
+        reasons = dict(disabled) if isinstance(disabled, Mapping) else dict.fromkeys(disabled)
         with self.warehouse.transaction() as conn:
             rows = conn.execute(
                 sql.SQL(
-                    "UPDATE {st} SET updated_at = now(),"
-                    " disabled_at = CASE WHEN entity_type = ANY(%s::text[]) THEN coalesce(disabled_at, now()) END"
-                    " WHERE (entity_type = ANY(%s::text[])) IS DISTINCT FROM (disabled_at IS NOT NULL)"
-                    " RETURNING entity_type, disabled_at IS NOT NULL"
+                    "WITH d AS (SELECT * FROM unnest(%s::text[], %s::text[]) AS d(name, reason))"
+                    " UPDATE {st} s SET updated_at = now(),"
+                    " disabled_at = CASE WHEN d.name IS NOT NULL THEN coalesce(s.disabled_at, now()) END,"
+                    " disabled_reason = d.reason"
+                    " FROM {st} s0 LEFT JOIN d ON d.name = s0.entity_type"
+                    " WHERE s0.entity_type = s.entity_type AND ((d.name IS NOT NULL) IS DISTINCT FROM"
+                    " (s.disabled_at IS NOT NULL) OR d.reason IS DISTINCT FROM s.disabled_reason)"
+                    " RETURNING s.entity_type, s.disabled_at IS NOT NULL, s0.disabled_at IS NOT NULL"
                 ).format(st=self.warehouse.table("sync_state")),
-                (list(disabled), list(disabled)),
+                (list(reasons), list(reasons.values())),
             ).fetchall()
-        return {"off": sorted(r[0] for r in rows if r[1]), "on": sorted(r[0] for r in rows if not r[1])}
+        return {
+            "off": sorted(r[0] for r in rows if r[1] and not r[2]),
+            "on": sorted(r[0] for r in rows if not r[1] and r[2]),
+        }
 
     def fail(self, entity: Entity, message: str) -> None:
         with self.warehouse.transaction() as conn:

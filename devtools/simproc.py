@@ -71,6 +71,10 @@ class SimulatorProcess:
         """Records a read of each resource from {"after": V, "deleted": bool} would return."""
         return self._post("count", spec)
 
+    def grants(self, *, costs: bool = True) -> None:
+        """Answer as to a token with (or without) `products:read:costs`."""
+        self._post("grants", {"costs": costs})
+
     def parents(self, resource: str, after: int = 0) -> dict[str, int]:
         """The parents a per-parent resource lists under with a version above `after`: id -> records."""
         return self._post("parents", {"resource": resource, "after": after})

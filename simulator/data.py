@@ -28,11 +28,25 @@ FIRST_VERSION = 3_300_000_000
 VERSIONED = (
     "outlets", "registers", "users", "taxes", "payment_types", "brands", "suppliers", "product_types",
     "customer_groups", "products", "customers", "inventory", "sales", "tags", "price_books",
-    "price_book_products", "consignments", "consignment_products",
+    "price_book_products", "consignments", "consignment_products", "purchase_orders", "purchase_order_line_items",
+    "purchase_order_deliveries", "purchase_order_delivery_line_items",
 )  # fmt: skip
 # Resources listed under a parent record only (`/consignments/{id}/products`): each record keeps
 # its parent's id in `_parent` (not served), and a write to one gives its parent a new version.
-PER_PARENT = {"consignment_products": "consignments"}
+PER_PARENT = {
+    "consignment_products": "consignments",
+    "purchase_order_line_items": "purchase_orders",
+    "purchase_order_deliveries": "purchase_orders",
+    "purchase_order_delivery_line_items": "purchase_order_deliveries",
+}
+# Members the API sends only with `products:read:costs` granted (`SimData.costs_granted`).
+COST_MEMBERS = {
+    "purchase_orders": ("cost_price_total",),
+    "purchase_order_line_items": ("cost_price",),
+    "purchase_order_deliveries": ("cost_price_total",),
+    "purchase_order_delivery_line_items": ("cost_price",),
+}
+PO_OPEN = ("OPEN", "SENT")
 SUPPORTS_DELETED = frozenset({"outlets", "registers", "products", "customers", "customer_groups", "tags"})
 # What 2026-07 adds to it (simulator/dated.py); mutate's `delete` may soft-delete these too: a
 # 2.0 listing then no longer holds them, a 2026-07 one with deleted=true reports them deleted.
@@ -40,7 +54,9 @@ GAINS_DELETED = frozenset({"brands", "suppliers", "product_types", "payment_type
 SUPPORTS_DELETED_DATED = SUPPORTS_DELETED | GAINS_DELETED  # resources honouring deleted=true in 2026-07
 # Resources with a delete feed in 2026-07 (`deleted=true`, or inventory's `include_deleted`) and none in 2.0.
 DATED_FEED = GAINS_DELETED | {"inventory"}
-RESOURCES = (*VERSIONED, "product_categories")
+# No version and no cursor: listed whole (promotions, store credits) or newest first by id (gift cards).
+UNVERSIONED = ("promotions", "gift_cards", "store_credits")
+RESOURCES = (*VERSIONED, "product_categories", *UNVERSIONED)
 LISTED = tuple(r for r in RESOURCES if r not in PER_PARENT)  # resources with a listing of their own
 CONSIGNMENT_TYPES = ("SUPPLIER", "SUPPLIER", "SUPPLIER", "OUTLET", "RETURN", "STOCKTAKE")
 OPEN_STATUSES = {"SUPPLIER": "SENT", "OUTLET": "SENT", "RETURN": "OPEN", "STOCKTAKE": "STOCKTAKE_IN_PROGRESS"}
@@ -51,19 +67,20 @@ SCALES: dict[str, dict[str, int]] = {
         "outlets": 2, "registers": 4, "users": 4, "taxes": 3, "payment_types": 5, "brands": 6, "suppliers": 4,
         "product_categories": 12, "customer_groups": 3, "products": 120, "customers": 80, "inventory": 200,
         "sales": 250, "tags": 5, "price_books": 3, "price_book_products": 40, "consignments": 10,
-        "consignment_products": 50,
+        "consignment_products": 50, "promotions": 4, "gift_cards": 30, "store_credits": 15, "purchase_orders": 8,
     },
     "demo": {
         "outlets": 3, "registers": 6, "users": 8, "taxes": 3, "payment_types": 5, "brands": 20, "suppliers": 10,
         "product_categories": 30, "customer_groups": 4, "products": 2000, "customers": 1500, "inventory": 5000,
         "sales": 5000, "tags": 15, "price_books": 4, "price_book_products": 600, "consignments": 60,
-        "consignment_products": 600,
+        "consignment_products": 600, "promotions": 10, "gift_cards": 300, "store_credits": 150, "purchase_orders": 40,
     },
     "bench": {
         "outlets": 3, "registers": 6, "users": 10, "taxes": 3, "payment_types": 5, "brands": 50, "suppliers": 20,
         "product_categories": 60, "customer_groups": 5, "products": 20000, "customers": 20000, "inventory": 60000,
         "sales": 50000, "tags": 40, "price_books": 6, "price_book_products": 5000, "consignments": 500,
-        "consignment_products": 5000,
+        "consignment_products": 5000, "promotions": 20, "gift_cards": 5000, "store_credits": 2000,
+        "purchase_orders": 300,
     },
 }  # fmt: skip
 
@@ -135,7 +152,9 @@ class SimData:
         self._versions: dict[str, list[int]] = {r: [] for r in VERSIONED}
         self._ids: dict[str, list[str]] = {r: [] for r in VERSIONED}
         self._invoice = 0
-        self._children: dict[str, set[str]] = {}  # parent id -> keys of the records listed under it
+        # (resource, parent id) -> keys of the records of `resource` listed under that parent
+        self._children: dict[tuple[str, str], set[str]] = {}
+        self.costs_granted = True  # False: the token lacks products:read:costs (cost members come null)
         self._cache: dict[tuple[str, str, int, int], Any] = {}
         self._dirty = False  # after generation, deletes can change which products are live
         gc_was_enabled = gc.isenabled()
@@ -306,7 +325,7 @@ class SimData:
     def dump(self) -> dict[str, Any]:
         """Every record, removed ones included (marked `_removed`); a published resource lists its body's."""
         resources = {
-            r: sorted(copy.deepcopy(list(v.values())), key=lambda x: x.get("_key") or x["id"])
+            r: sorted(copy.deepcopy(list(v.values())), key=lambda x, r=r: self.key_of(r, x))
             for r, v in self.records.items()
         }
         resources.update({r: copy.deepcopy(published_records(body)) for r, body in self.published.items()})
@@ -464,6 +483,100 @@ class SimData:
         self._generate_price_book_products(n["price_book_products"], stamps)
         for i in range(n["consignments"]):
             self._new_consignment(rng, stamps(True), lines=self._share(n["consignment_products"], n["consignments"], i))
+        self._generate_money(n, stamps)
+        for _ in range(n["purchase_orders"]):
+            self._new_purchase_order(rng, stamps(True), lines=rng.randint(1, 4))
+
+    def _generate_money(self, n: dict[str, int], stamps: Any) -> None:
+        """Promotions, gift cards and store credit (2026-07's shapes; promotions also 2.0's)."""
+        rng = self.rng
+        for i in range(n["promotions"]):
+            promotion = self._new_promotion(rng, i, stamps(True))
+            self.records["promotions"][promotion["id"]] = promotion
+        for _ in range(n["gift_cards"]):
+            card = self._new_gift_card(rng, stamps(True))
+            self.records["gift_cards"][card["id"]] = card
+        customers = sorted(self._keys("customers"))
+        for customer in rng.sample(customers, min(n["store_credits"], len(customers))):
+            credit = self._new_store_credit(rng, customer, stamps(True))
+            self.records["store_credits"][customer] = credit
+
+    def _new_promotion(self, rng: random.Random, i: int, times: dict[str, str]) -> dict[str, Any]:
+        """2.0's Promotion response (dated.promotion makes 2026-07's)."""
+        percent = rng.choice([5, 10, 15, 20])
+        return {
+            "id": self.new_id(rng), "name": f"{WORDS[i % len(WORDS)]} {percent}% off", "description": "",
+            "status": rng.choice(["active", "active", "inactive"]), "start_time": times["created_at"],
+            "end_time": None if i % 3 == 0 else self._when(500 * 86400 + i * 86400, True),
+            "condition": {"type": "product_set", "quantity": 1, "include": [], "exclude": []},
+            "action": {"type": "percent_discount", "value": percent, "include": [], "exclude": []},
+            "channels": ["pos"], "outlet_ids": sorted(self._keys("outlets"))[: 1 + i % 2],
+            "customer_group_ids": [], "loyalty_multiplier": None if i % 2 else 1.5, "use_promo_code": i % 4 == 3,
+            "add_promo_code": [], "promo_code_summary": [],
+        }  # fmt: skip
+
+    def _new_gift_card(self, rng: random.Random, times: dict[str, str]) -> dict[str, Any]:
+        """2026-07's GiftCard: money as decimal strings, its transactions embedded, no version."""
+        amount = rng.choice([20, 25, 50, 100, 150])
+        sales = self._keys("sales")
+        card: dict[str, Any] = {
+            "id": self.new_id(rng), "number": f"{rng.randrange(10**15, 10**16)}", "status": "ACTIVE",
+            "balance": "0.00", "total_sold": f"{amount:.2f}", "total_redeemed": "0.00",
+            "expires_at": self._when(rng.randint(400, 800) * 86400, True) if rng.random() < 0.5 else None,
+            "sale_id": rng.choice(sales) if sales and rng.random() < 0.8 else None, "sale_source": "x-series",
+            "created_at": times["created_at"], "gift_card_transactions": [],
+        }  # fmt: skip
+        self._gift_card_transaction(rng, card, "ACTIVATION", amount, times["created_at"])
+        for _ in range(rng.choice([0, 0, 1, 2])):
+            self._gift_card_transaction(rng, card, "REDEEMING", -round(rng.uniform(1, 10), 2), times["created_at"])
+        return card
+
+    def _gift_card_transaction(
+        self, rng: random.Random, card: dict[str, Any], kind: str, amount: float, when: str
+    ) -> None:
+        """Add a transaction (newest first, as the API lists them) and move the card's money."""
+        card["gift_card_transactions"].insert(0, {
+            "id": self.new_id(rng), "type": kind, "amount": f"{amount:.2f}", "client_id": self.new_id(rng),
+            "source": "x-series", "source_id": None, "user_id": rng.choice(self._keys("users")), "created_at": when,
+        })  # fmt: skip
+        balance = round(float(card["balance"]) + amount, 2)
+        card["balance"] = f"{balance:.2f}"
+        if kind == "REDEEMING":
+            card["total_redeemed"] = f"{float(card['total_redeemed']) - amount:.2f}"
+        elif kind == "RELOADING":
+            card["total_sold"] = f"{float(card['total_sold']) + amount:.2f}"
+        card["status"] = "REDEEMED" if balance <= 0 else "ACTIVE"
+
+    def _new_store_credit(self, rng: random.Random, customer: str, times: dict[str, str]) -> dict[str, Any]:
+        """2026-07's StoreCreditCustomer: numbers, its transactions embedded; `id` optional (the
+        vendor's example has none), so some lack it."""
+        credit: dict[str, Any] = {
+            "customer_id": customer, "balance": 0, "total_credit_issued": 0, "total_credit_redeemed": 0,
+            "created_at": times["created_at"], "store_credit_transactions": [],
+        }  # fmt: skip
+        if rng.random() < 0.8:
+            credit = {"id": self.new_id(rng), **credit}
+        self._store_credit_transaction(rng, credit, "ISSUE", rng.choice([10, 25, 40.5]), times["created_at"])
+        if rng.random() < 0.5:
+            self._store_credit_transaction(
+                rng, credit, "REDEMPTION", -round(rng.uniform(1, 10), 2), times["created_at"]
+            )
+        return credit
+
+    def _store_credit_transaction(
+        self, rng: random.Random, credit: dict[str, Any], kind: str, amount: float, when: str
+    ) -> None:
+        sales = self._keys("sales")
+        credit["store_credit_transactions"].insert(0, {
+            "id": self.new_id(rng), "type": kind, "amount": amount, "client_id": self.new_id(rng), "notes": "",
+            "sale_id": rng.choice(sales) if kind == "REDEMPTION" and sales else None,
+            "user_id": rng.choice(self._keys("users")), "created_at": when,
+        })  # fmt: skip
+        credit["balance"] = round(credit["balance"] + amount, 2)
+        if kind == "ISSUE":
+            credit["total_credit_issued"] = round(credit["total_credit_issued"] + amount, 2)
+        else:
+            credit["total_credit_redeemed"] = round(credit["total_credit_redeemed"] - amount, 2)
 
     @staticmethod
     def _share(total: int, parts: int, i: int) -> int:
@@ -516,18 +629,94 @@ class SimData:
         return self.put_line("consignment_products", line, rng)
 
     def put_line(self, resource: str, line: dict[str, Any], rng: random.Random) -> dict[str, Any]:
-        """Store a record listed under a parent (a new version) and give the parent a new one too."""
+        """Store a record listed under a parent (a new version) and give the parent a new one too
+        (and its parent: a delivery's line moves the delivery and its purchase order)."""
         self.put(resource, line, rng)
-        self._children.setdefault(line["_parent"], set()).add(line["_key"])
-        parent = self.records[PER_PARENT[resource]][line["_parent"]]
-        self.put(PER_PARENT[resource], parent, rng)
+        self._children.setdefault((resource, line["_parent"]), set()).add(self.key_of(resource, line))
+        self.touch_parent(resource, line["_parent"], rng)
         return line
+
+    def touch_parent(self, resource: str, parent_id: str, rng: random.Random) -> None:
+        """The listing under a parent changed: the parent (and its own parent) gets a new version."""
+        parent_resource = PER_PARENT[resource]
+        parent = self.records[parent_resource][parent_id]
+        self.put(parent_resource, parent, rng)
+        if parent_resource in PER_PARENT:
+            self.touch_parent(parent_resource, parent["_parent"], rng)
+
+    def _new_purchase_order(self, rng: random.Random, times: dict[str, str], *, lines: int) -> dict[str, Any]:
+        """2026-04's PurchaseOrder (no deleted_at), with `lines` line items; some partly or wholly
+        received through a delivery, some cancelled, the rest open. Quantities and money: strings."""
+        outlets = sorted(self._keys("outlets"))
+        day = rng.randint(300, 1500)  # due in 2024 to 2028: some overdue, some not
+        po: dict[str, Any] = {
+            "id": self.new_id(rng), "order_number": f"PO-{1000 + len(self.records['purchase_orders'])}",
+            "status": "OPEN", "supplier_id": rng.choice(self._keys("suppliers")), "supplier_invoice": None,
+            "delivery_outlet_id": rng.choice(outlets), "allocation_outlet_ids": [],
+            "user_id": rng.choice(self._keys("users")), "notes": None,
+            "due_at": self._when(day * 86400, True) if rng.random() < 0.8 else None,
+            "cost_price_total": None, "quantity_total": "0", "costs": [], "discounts": [], **times,
+        }  # fmt: skip
+        self.put("purchase_orders", po, rng)
+        for product in rng.sample(self._live_products, min(lines, len(self._live_products))):
+            qty = rng.randint(1, 20)
+            self.put_line("purchase_order_line_items", {
+                "id": self.new_id(rng), "purchase_order_id": po["id"], "product_id": product["id"],
+                "quantity": str(qty),
+                # nullable in the spec: a line without a cost now and then
+                "cost_price": f"{product['supply_price']:.2f}" if rng.random() < 0.9 else None,
+                "allocations": [{"outlet_id": po["delivery_outlet_id"], "quantity": str(qty)}], "components": [],
+                **times, "_parent": po["id"],
+            }, rng)  # fmt: skip
+        self._po_totals(po)
+        fate = rng.random()
+        if fate < 0.15:
+            po["status"] = "CANCELLED"
+        elif fate < 0.45:
+            self._deliver(po, rng, part=fate < 0.3)
+        elif fate < 0.7:
+            po["status"] = "SENT"
+        self.put("purchase_orders", po, rng)
+        return po
+
+    def _po_totals(self, po: dict[str, Any]) -> None:
+        lines = self.lines_of("purchase_order_line_items", po["id"])
+        po["quantity_total"] = str(sum(int(li["quantity"]) for li in lines))
+        po["cost_price_total"] = f"{sum(int(li['quantity']) * float(li['cost_price'] or 0) for li in lines):.2f}"
+
+    def _deliver(self, po: dict[str, Any], rng: random.Random, *, part: bool) -> None:
+        """A delivery received at the order's outlet: every line in full, or (`part`) half of each."""
+        when = self._touch_time(True)
+        delivery: dict[str, Any] = {
+            "id": self.new_id(rng), "purchase_order_id": po["id"], "outlet_id": po["delivery_outlet_id"],
+            "status": "RECEIVED", "supplier_invoice": f"INV-{rng.randrange(10**5)}", "user_id": po["user_id"],
+            "notes": None, "due_at": po["due_at"], "received_at": when, "invoice_date": when,
+            "cost_price_total": "0.00", "received_quantity_total": "0", "costs": [], "discounts": [],
+            "created_at": when, "updated_at": when, "_parent": po["id"],
+        }  # fmt: skip
+        self.put_line("purchase_order_deliveries", delivery, rng)
+        got = cost = 0.0
+        for line in self.lines_of("purchase_order_line_items", po["id"]):
+            qty = int(line["quantity"])
+            received = qty // 2 if part else qty
+            got, cost = got + received, cost + received * float(line["cost_price"] or 0)
+            self.put_line("purchase_order_delivery_line_items", {
+                "id": self.new_id(rng), "purchase_order_delivery_id": delivery["id"],
+                "purchase_order_line_item_id": line["id"], "product_id": line["product_id"],
+                "expected_quantity": str(qty), "received_quantity": str(received), "cost_price": line["cost_price"],
+                "allocations": [{"outlet_id": delivery["outlet_id"], "expected_quantity": str(qty),
+                                 "received_quantity": str(received)}],
+                "components": [], "created_at": when, "updated_at": when, "_parent": delivery["id"],
+            }, rng)  # fmt: skip
+        delivery.update(received_quantity_total=str(int(got)), cost_price_total=f"{cost:.2f}")
+        self.put_line("purchase_order_deliveries", delivery, rng)
+        po["status"] = "PARTIALLY_RECEIVED" if part else "RECEIVED"
 
     def _consignment_totals(self, rec: dict[str, Any]) -> None:
         """Gains and losses of a counted stocktake (received against the expected count)."""
         gain = loss = cost_gain = cost_loss = 0.0
         if rec["type"] == "STOCKTAKE" and rec["status"] == DONE_STATUSES["STOCKTAKE"]:
-            for line in self.lines_of(rec["id"]):
+            for line in self.lines_of("consignment_products", rec["id"]):
                 diff = float(line["received"]) - float(line["count"] or 0)
                 cost = float(line["cost"] or 0)
                 if diff > 0:
@@ -539,7 +728,7 @@ class SimData:
 
     def _receive(self, cons: dict[str, Any], rng: random.Random) -> None:
         """An order or transfer arrives: every line received in full, the consignment RECEIVED."""
-        for line in self.lines_of(cons["id"]):
+        for line in self.lines_of("consignment_products", cons["id"]):
             line.update(received=line["count"] or "0.00000", status="RECEIVE_SUCCESS")
             self.put_line("consignment_products", line, rng)
             line["updated_at"] = self._touch_time(False)
@@ -548,28 +737,46 @@ class SimData:
         cons["updated_at"] = self._touch_time(False)
 
     def parent_exists(self, resource: str, parent: str) -> bool:
-        """Whether the parent a listing is under is in the store (else the API answers 404)."""
-        rec = self.records[PER_PARENT[resource]].get(parent) if resource in PER_PARENT else None
+        """Whether the parent a listing is under is in the store (else the API answers 404); a
+        published parent body (a vendor's example) holds the parents while it is published."""
+        if resource not in PER_PARENT:
+            return False
+        if (body := self.published.get(PER_PARENT[resource])) is not None:
+            return any(isinstance(r, dict) and r.get("id") == parent for r in published_records(body))
+        rec = self.records[PER_PARENT[resource]].get(parent)
         return rec is not None and not rec.get("_removed")
+
+    @staticmethod
+    def key_of(resource: str, rec: dict[str, Any]) -> str:
+        """A record's key in the store: its id; a store credit's, its customer's."""
+        return str(rec["customer_id"] if resource == "store_credits" else rec.get("_key") or rec["id"])
 
     def parents_after(self, resource: str, after: int) -> dict[str, int]:
         """The live parents of `resource` with a version above `after`, and how many records each lists."""
         parents = self.records[PER_PARENT[resource]].values()
         return {
-            p["id"]: len(self.lines_of(p["id"]))
+            p["id"]: len(self.lines_of(resource, p["id"]))
             for p in parents
-            if p["version"] > after and not p.get("_removed") and not p.get("deleted_at")
+            if p["version"] > after and not self.gone(PER_PARENT[resource], p)
         }
+
+    def gone(self, resource: str, rec: dict[str, Any]) -> bool:
+        """Removed or deleted in the store, or listed under a parent that is."""
+        if rec.get("_removed") or rec.get("deleted_at"):
+            return True
+        parent = PER_PARENT.get(resource)
+        return parent is not None and self.gone(parent, self.records[parent][rec["_parent"]])
 
     def parent_page(self, resource: str, parent: str, *, after: int, before: int | None, size: int) -> list[Any]:
         """The records listed under `parent` with after < version (< before), in version order."""
-        lines = [r for r in self.lines_of(parent) if r["version"] > after and (before is None or r["version"] < before)]
+        lines = self.lines_of(resource, parent)
+        lines = [r for r in lines if r["version"] > after and (before is None or r["version"] < before)]
         return lines[:size]
 
-    def lines_of(self, parent: str, *, with_removed: bool = False) -> list[dict[str, Any]]:
-        """The records listed under `parent`, in version order."""
-        table = self.records["consignment_products"]
-        lines = [table[k] for k in self._children.get(parent, ())]
+    def lines_of(self, resource: str, parent: str, *, with_removed: bool = False) -> list[dict[str, Any]]:
+        """The records of `resource` listed under `parent`, in version order."""
+        table = self.records[resource]
+        lines = [table[k] for k in self._children.get((resource, parent), ())]
         return sorted((r for r in lines if with_removed or not r.get("_removed")), key=lambda r: r["version"])
 
     def _generate_price_book_products(self, count: int, stamps: Any) -> None:
@@ -797,26 +1004,29 @@ class SimData:
 
         def pick(resource: str, k: int, pred: Any = None) -> list[dict[str, Any]]:
             pool = [r for r in self.live(resource) if pred is None or pred(r)]
-            pool.sort(key=lambda r: r.get("_key") or r["id"])
+            pool.sort(key=lambda r: self.key_of(resource, r))
             return rng.sample(pool, min(k, len(pool)))
 
         for resource, k in (spec.get("update") or {}).items():
             for rec in pick(resource, int(k)):
                 self._update(resource, rec, rng)
+                if resource in UNVERSIONED:  # no version, no updated_at: the record itself changed
+                    mark(resource, self.key_of(resource, rec))
+                    continue
                 self.put_line(resource, rec, rng) if resource in PER_PARENT else self.put(resource, rec, rng)
                 rec["updated_at"] = self._touch_time(resource in ("outlets", "registers", "customers"))
-                mark(resource, rec.get("_key") or rec["id"])
+                mark(resource, self.key_of(resource, rec))
         for resource, k in (spec.get("delete") or {}).items():
             if resource not in SUPPORTS_DELETED_DATED:
                 raise ValueError(f"{resource} does not support deleted=true, so deletes would be invisible")
             for rec in pick(resource, int(k)):
                 self.put(resource, rec, rng)
                 rec["deleted_at"] = rec["updated_at"] = self._touch_time(True)
-                mark(resource, rec.get("_key") or rec["id"])
+                mark(resource, self.key_of(resource, rec))
         for resource, k in (spec.get("new") or {}).items():
             for _ in range(int(k)):
                 rec = self._create(resource, rng)
-                mark(resource, rec.get("_key") or rec["id"])
+                mark(resource, self.key_of(resource, rec))
         for sale in pick("sales", int(spec.get("void_sales", 0)), lambda s: s["status"] != "VOIDED"):
             sale["status"] = "VOIDED"
             for item in sale["line_items"]:
@@ -841,6 +1051,12 @@ class SimData:
             self.put("sales", sale, rng)
             sale["updated_at"] = self._touch_time(True)
             mark("sales", sale["id"])
+        for po in pick(
+            "purchase_orders", int(spec.get("receive_purchase_orders", 0)), lambda p: p["status"] in PO_OPEN
+        ):
+            self._deliver(po, rng, part=False)
+            self.put("purchase_orders", po, rng)
+            mark("purchase_orders", po["id"])
         for cons in pick("consignments", int(spec.get("receive_consignments", 0)), _receivable):
             self._receive(cons, rng)
             mark("consignments", cons["id"])
@@ -886,8 +1102,8 @@ class SimData:
                 else:
                     rec["_removed"] = True
                 if resource in PER_PARENT:  # the parent's listing changed: it gets a new version
-                    self.put(PER_PARENT[resource], self.records[PER_PARENT[resource]][rec["_parent"]], rng)
-                mark(resource, rec.get("_key") or rec["id"])
+                    self.touch_parent(resource, rec["_parent"], rng)
+                mark(resource, self.key_of(resource, rec))
         for resource, ids in restore.items():
             for rid in ids:
                 rec = self.records[resource][rid]
@@ -903,7 +1119,19 @@ class SimData:
         return {"changed": changed, "version": self.version}
 
     def _update(self, resource: str, rec: dict[str, Any], rng: random.Random) -> None:
-        if resource == "products":
+        if resource == "gift_cards":  # a redemption (or a reload when nothing is left): no new id
+            when = self._touch_time(True)
+            if float(rec["balance"]) > 1:
+                self._gift_card_transaction(rng, rec, "REDEEMING", -min(float(rec["balance"]), 5.0), when)
+            else:
+                self._gift_card_transaction(rng, rec, "RELOADING", 20.0, when)
+        elif resource == "store_credits":
+            when = self._touch_time(True)
+            if rec["balance"] > 1:
+                self._store_credit_transaction(rng, rec, "REDEMPTION", -min(rec["balance"], 5.0), when)
+            else:
+                self._store_credit_transaction(rng, rec, "ISSUE", 15, when)
+        elif resource == "products":
             rec["price_excluding_tax"] = round(rec["price_excluding_tax"] * rng.uniform(0.8, 1.2), 2)
             rec["price_including_tax"] = round(rec["price_excluding_tax"] * 1.1, 5)
             rec["name"] = rec["name"].split(" (")[0] + f" ({rng.randrange(100)})"
@@ -919,6 +1147,10 @@ class SimData:
             rec["price"] = round(rec["price"] * rng.uniform(0.8, 1.2), 2)
         elif resource == "consignment_products":
             rec["count"] = f"{rng.randint(1, 24):.5f}"
+        elif resource == "purchase_order_line_items":
+            rec["quantity"] = str(int(rec["quantity"]) + rng.randint(1, 5))
+        elif resource == "purchase_orders":
+            rec["notes"] = f"chased {rng.randrange(1000)}"
         elif "name" in rec:
             rec["name"] = str(rec["name"]).split(" *")[0] + f" *{rng.randrange(100)}"
         else:
@@ -934,9 +1166,23 @@ class SimData:
             rec = self._new_product(rng, stamp)
         elif resource == "consignments":
             return self._new_consignment(rng, stamp, lines=rng.randint(1, 6))
+        elif resource == "purchase_orders":
+            return self._new_purchase_order(rng, stamp, lines=rng.randint(1, 4))
+        elif resource in UNVERSIONED:
+            if resource == "promotions":
+                rec = self._new_promotion(rng, len(self.records[resource]), stamp)
+            elif resource == "gift_cards":
+                rec = self._new_gift_card(rng, stamp)
+            else:
+                taken = set(self.records["store_credits"])
+                rec = self._new_store_credit(
+                    rng, rng.choice([c for c in self._keys("customers") if c not in taken]), stamp
+                )
+            self.records[resource][self.key_of(resource, rec)] = rec
+            return rec
         elif resource == "consignment_products":
             cons = rng.choice(sorted((c for c in self.live("consignments") if _receivable(c)), key=lambda c: c["id"]))
-            listed = {line["product_id"] for line in self.lines_of(cons["id"], with_removed=True)}
+            listed = {line["product_id"] for line in self.lines_of(resource, cons["id"], with_removed=True)}
             product = rng.choice([p for p in self._live_products if p["id"] not in listed])
             return self._new_consignment_line(rng, cons, product, done=False)
         elif resource in ("brands", "suppliers"):

@@ -15,6 +15,9 @@ What 2026-07 changes, for the entities the sync reads:
 * tags carry their `version` (2.0's do not);
 * price book products come as `{data}` alone (no version envelope);
 * consignments come as `{data, version}` (2.0: a bare array);
+* gift cards (newest first, paged by `before=<id>`), store credits (a bare array, no cursor) and
+  purchase orders with their line items, deliveries and delivery line items exist only here;
+* promotions gain three members, and their promo code summary becomes an object;
 * price books honour `deleted=true` and list their customer groups and outlets
   (`customer_group_ids`, `customer_groups`, `outlets`) instead of naming one of each;
 * an empty page's envelope is `{"min": null, "max": null}`; the retailer's `timezone` is a
@@ -36,8 +39,19 @@ EMPTY_VERSION = {"min": None, "max": None}
 NO_ENVELOPE = frozenset({"price_book_products"})
 # Lists 2.0 answers with a bare array (the cursor: the records' own versions); 2026-07 with `{data, version}`.
 BARE_V2 = frozenset({"consignments"})
+# Resources only dated versions list (2.0 answers 404).
+DATED_ONLY = frozenset({
+    "gift_cards", "store_credits", "purchase_orders", "purchase_order_line_items", "purchase_order_deliveries",
+    "purchase_order_delivery_line_items",
+})  # fmt: skip
+GIFT_CARD_MAX_SIZE = 1000
 # Listings under a parent record: `<parent resource>/<id>/<member>` -> the resource they list.
-PER_PARENT_ROUTES = {("consignments", "products"): "consignment_products"}
+PER_PARENT_ROUTES = {
+    ("consignments", "products"): "consignment_products",
+    ("purchase_orders", "line_items"): "purchase_order_line_items",
+    ("purchase_orders", "deliveries"): "purchase_order_deliveries",
+    ("purchase_orders", "deliveries", "line_items"): "purchase_order_delivery_line_items",
+}
 
 
 def posted(resource: str, api_version: str) -> bool:
@@ -191,6 +205,16 @@ def price_book(record: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def promotion(record: dict[str, Any]) -> dict[str, Any]:
+    """A 2.0 promotion as 2026-07's `PromotionResponse`: three new members, and the promo code
+    summary an object (or null) instead of a list."""
+    out = {k: v for k, v in record.items() if k != "promo_code_summary"}
+    summary = record.get("promo_code_summary")
+    out["promo_code_summary"] = {"count": len(summary)} if summary else None
+    out.update(combinable_with_coupon=False, online_channel_ids=[], show_potential=True)
+    return out
+
+
 def retailer(record: dict[str, Any]) -> dict[str, Any]:
     """GET /retailer's `data` in 2026-07: `timezone` a string, `version` a string."""
     return {**record, "timezone": str(record.get("timezone")), "version": "1"}
@@ -209,4 +233,6 @@ def reshape(resource: str, record: Any, api_version: str) -> Any:
         return inventory(record)
     if resource == "price_books":
         return price_book(record)
+    if resource == "promotions":
+        return promotion(record)
     return record

@@ -20,6 +20,7 @@ where a kind is an HTTP status (429, 500, 503, 400, ...) or one of:
   empty     a 200 with an empty listing in the resource's own envelope ({"data": [], "version": null}, or
             an empty categories page with has_next false); /retailer answers {"data": {}}
 The script is consumed one request at a time (by /retailer too), then `resources`, then `rates`.
+POST /__sim/grants {"costs": false} answers as to a token without `products:read:costs` (cost members null).
 POST /__sim/parents {"resource", "after"} names the parents a per-parent resource lists under whose
 version is above `after`, with how many records each lists (what a sync of it must read).
 GET /__sim/stats lists every API request served: resource, query, status (or reset/cut) and `bytes`,
@@ -45,7 +46,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from simulator import dated
-from simulator.data import LISTED, SimData
+from simulator.data import COST_MEMBERS, LISTED, UNVERSIONED, SimData
 from simulator.data import _version_of as version_of
 
 HTML_ERROR = "<html><head><title>{code} Error</title></head><body><h1>{code}</h1><p>upstream error</p></body></html>"
@@ -68,8 +69,8 @@ def route(path: str) -> tuple[str, str | None]:
     """The resource a request path lists, and the parent id for a listing under a parent record
     (`consignments/<id>/products` -> ("consignment_products", "<id>"))."""
     parts = path.split("/")
-    if len(parts) == 3 and (resource := dated.PER_PARENT_ROUTES.get((parts[0], parts[2]))) is not None:
-        return resource, parts[1]
+    if len(parts) in (3, 5) and (resource := dated.PER_PARENT_ROUTES.get(tuple(parts[0::2]))) is not None:
+        return resource, parts[-2]  # the nearest parent (a delivery's line items: the delivery)
     return path, None
 
 
@@ -246,8 +247,10 @@ class Simulator:
     ) -> Reply:
         if not self._authorised(auth):
             return _json(401, {"error": "Unauthorized", "message": "missing or invalid access token"})
-        if (resource not in LISTED and resource != "retailer" and parent is None) or (
-            parent is not None and not self.data.parent_exists(resource, parent)
+        if (
+            (resource not in LISTED and resource != "retailer" and parent is None)
+            or (parent is not None and not self.data.parent_exists(resource, parent))
+            or (resource in dated.DATED_ONLY and api_version != dated.DATED)
         ):
             return _json(404, {"error": "Not Found", "message": f"unknown resource {resource!r}"})
         posted = dated.posted(resource, api_version)
@@ -384,6 +387,8 @@ class Simulator:
             raise ValueError(f"page_size must be an integer, got {size_text!r}") from None
         if size < 1:
             raise ValueError("page_size must be at least 1")
+        if resource in UNVERSIONED:
+            return self._unversioned(resource, query, size, api_version)
         if resource == "product_categories":
             size = min(size, max(1000, self.max_page_size))
             cats, has_next = self.data.category_page(after=query.get("after") or None, size=size)
@@ -420,11 +425,30 @@ class Simulator:
         if not drop_max:
             envelope["max"] = top
         listed = [served(dated.reshape(resource, r, api_version)) for r in records]
+        if not self.data.costs_granted and resource in COST_MEMBERS:  # no products:read:costs
+            listed = [{**r, **dict.fromkeys(COST_MEMBERS[resource])} if isinstance(r, dict) else r for r in listed]
         if api_version == dated.DATED and resource in dated.NO_ENVELOPE:
             return _json(200, {"data": listed})
         if api_version == dated.V2 and resource in dated.BARE_V2:
             return _json(200, listed)
         return _json(200, {"data": listed, "version": envelope})
+
+    def _unversioned(self, resource: str, query: dict[str, str], size: int, api_version: str) -> Reply:
+        """Gift cards newest first from `before=<id>`; store credits a bare array and promotions
+        `{data}`, whole (up to `page_size`: neither has a cursor)."""
+        records = [served(dated.reshape(resource, r, api_version)) for r in self.data.live(resource)]
+        if resource == "gift_cards":
+            if size > dated.GIFT_CARD_MAX_SIZE:
+                raise ValueError(f"page_size cannot exceed {dated.GIFT_CARD_MAX_SIZE}")
+            records.sort(key=lambda c: (c["created_at"], c["id"]), reverse=True)
+            if before := query.get("before"):
+                ids = [c["id"] for c in records]
+                records = records[ids.index(before) + 1 :] if before in ids else []
+            return _json(200, {"data": records[: min(size, self.max_page_size)]})
+        records.sort(key=lambda r: SimData.key_of(resource, r))
+        if "page_size" in query:
+            records = records[:size]
+        return _json(200, records if resource == "store_credits" else {"data": records})
 
     # -- OAuth (the token endpoint is /api/1.0/token, outside the base path) ---------------
 
@@ -512,6 +536,9 @@ class Simulator:
                     r, after=int(q.get("after") or 0), deleted=bool(q.get("deleted")),
                     supports_deleted=dated.supports_deleted(q.get("api_version") or dated.V2),
                 ) for r, q in body.items()})  # fmt: skip
+            if method == "POST" and path == "grants":  # {"costs": false}: as a token without products:read:costs
+                self.data.costs_granted = bool(body.get("costs", True))
+                return _json(200, {"costs": self.data.costs_granted})
             if method == "POST" and path == "parents":
                 # {"resource": "consignment_products", "after": V} -> {parent id: records listed under it}
                 return _json(200, self.data.parents_after(body["resource"], int(body.get("after") or 0)))

@@ -192,6 +192,7 @@ class Entity:
     scope: str = ""  # the OAuth scope its listing needs (the spec's "Requires:"); default `<name>:read`
     since: str = V2  # the first API version that lists it (purchase orders, gift cards: dated ones)
     id_member: str = "id"  # the member holding a record's id (store credits: one per customer)
+    cost_members: tuple[str, ...] = ()  # members the API sends only with COSTS_SCOPE granted
     description: str = ""
 
     def available(self, api_version: str) -> bool:
@@ -287,6 +288,42 @@ PAYMENTS = Child(
         col("outlet_id", "text", "outlet_id", "source.outlet_id", ref="outlets"),
     ),
 )
+
+GIFT_CARD_TRANSACTIONS = Child(
+    name="gift_card_transactions",
+    table="lightspeed_gift_card_transactions",
+    member="gift_card_transactions",
+    parent_key="gift_card_id",
+    columns=(
+        col("id"),
+        col("type", upper=True),
+        col("amount", "numeric"),  # a decimal string
+        col("source"),
+        col("source_id"),
+        col("client_id"),
+        col("user_id", ref="users"),
+        col("created_at", "timestamptz"),
+    ),
+)
+
+STORE_CREDIT_TRANSACTIONS = Child(
+    name="store_credit_transactions",
+    table="lightspeed_store_credit_transactions",
+    member="store_credit_transactions",
+    parent_key="customer_id",
+    columns=(
+        col("id"),
+        col("type", upper=True),
+        col("amount", "numeric"),
+        col("client_id"),
+        col("sale_id", ref="sales"),
+        col("user_id", ref="users"),
+        col("created_at", "timestamptz"),
+    ),
+)
+
+PURCHASE_ORDERS_SINCE = "2026-04"  # the first dated version with /purchase_orders
+COSTS_SCOPE = "products:read:costs"  # without it, the cost members of purchase orders come empty
 
 # A reference list 2.0 lists in full every run, which from 2026-07 on honours `deleted=true`.
 GAINS_DELETE_FEED = (Dated("2026-07", supports_deleted=True, deletions="feed"),)
@@ -557,6 +594,148 @@ ENTITIES: tuple[Entity, ...] = (
             Shape("2.0", ("total_price", "outlet_id", "sale_date", "status", "version")),
         ),
         description="Sales with their line items and payments (embedded; replaced with the sale).",
+    ),
+    Entity(
+        "purchase_orders",
+        "/purchase_orders",
+        scope="consignments:read",
+        soft_depends_on=("suppliers", "outlets", "users"),
+        columns=(
+            col("order_number"),
+            col("status", upper=True),
+            col("supplier_id", ref="suppliers"),
+            col("supplier_invoice"),
+            col("delivery_outlet_id", ref="outlets"),
+            col("user_id", ref="users"),
+            col("due_at", "timestamptz"),
+            col("cost_price_total", "numeric"),
+            col("quantity_total", "numeric"),
+        ),
+        deletions="periodic",
+        since=PURCHASE_ORDERS_SINCE,
+        cost_members=("cost_price_total",),
+        description="Purchase orders (no delete signal: reconciled on the cadence; whom they allocate to in data).",
+    ),
+    Entity(
+        "purchase_order_line_items",
+        "/purchase_orders/{id}/line_items",
+        ("purchase_orders",),
+        scope="consignments:read",
+        soft_depends_on=("products",),
+        columns=(
+            col("purchase_order_id", ref="purchase_orders"),
+            col("product_id", ref="products"),
+            col("quantity", "numeric"),
+            col("cost_price", "numeric"),
+        ),
+        paging=ParentPaging("purchase_orders", "/purchase_orders/{id}/line_items", "purchase_order_id"),
+        deletions="parent",
+        since=PURCHASE_ORDERS_SINCE,
+        cost_members=("cost_price",),
+        description="What each purchase order asks for (allocations per outlet in data), read per order that moved.",
+    ),
+    Entity(
+        "purchase_order_deliveries",
+        "/purchase_orders/{id}/deliveries",
+        ("purchase_orders",),
+        scope="consignments:read",
+        columns=(
+            col("purchase_order_id", ref="purchase_orders"),
+            col("outlet_id", ref="outlets"),
+            col("status", upper=True),
+            col("supplier_invoice"),
+            col("user_id", ref="users"),
+            col("due_at", "timestamptz"),
+            col("received_at", "timestamptz"),
+            col("invoice_date", "timestamptz"),
+            col("cost_price_total", "numeric"),
+            col("received_quantity_total", "numeric"),
+        ),
+        paging=ParentPaging("purchase_orders", "/purchase_orders/{id}/deliveries", "purchase_order_id"),
+        deletions="parent",
+        since=PURCHASE_ORDERS_SINCE,
+        cost_members=("cost_price_total",),
+        description="The deliveries of each purchase order, read per order that moved.",
+    ),
+    Entity(
+        "purchase_order_delivery_line_items",
+        "/purchase_orders/{purchase_order_id}/deliveries/{id}/line_items",
+        ("purchase_order_deliveries",),
+        scope="consignments:read",
+        soft_depends_on=("purchase_order_line_items", "products"),
+        columns=(
+            col("purchase_order_delivery_id", ref="purchase_order_deliveries"),
+            col("purchase_order_line_item_id", ref="purchase_order_line_items"),
+            col("product_id", ref="products"),
+            col("expected_quantity", "numeric"),
+            col("received_quantity", "numeric"),
+            col("cost_price", "numeric"),
+        ),
+        paging=ParentPaging(
+            "purchase_order_deliveries",
+            "/purchase_orders/{purchase_order_id}/deliveries/{id}/line_items",
+            "purchase_order_delivery_id",
+        ),
+        deletions="parent",
+        since=PURCHASE_ORDERS_SINCE,
+        cost_members=("cost_price",),
+        description="What each delivery brought, per order line, read per delivery that moved.",
+    ),
+    Entity(
+        "promotions",
+        "/promotions",
+        scope="promotions:read",
+        columns=(
+            col("name"),
+            col("status", upper=True),
+            col("start_time", "timestamptz"),
+            col("end_time", "timestamptz"),
+            col("loyalty_multiplier", "numeric"),
+            col("use_promo_code", "boolean"),
+        ),
+        paging=WholeList(max_size=1000),
+        deletions="every_run",
+        description="Promotions: no cursor and no version, so listed in full every run (whom and what in data).",
+    ),
+    Entity(
+        "gift_cards",
+        "/gift_cards",
+        scope="gift_cards:read",
+        soft_depends_on=("sales", "users"),
+        columns=(
+            col("number"),
+            col("status", upper=True),
+            col("balance", "numeric"),
+            col("total_sold", "numeric"),
+            col("total_redeemed", "numeric"),
+            col("expires_at", "timestamptz"),
+            col("sale_id", ref="sales"),
+            col("sale_source"),
+        ),
+        paging=DescIdPaging(max_size=1000),
+        children=(GIFT_CARD_TRANSACTIONS,),
+        deletions="every_run",
+        since=NEWEST,
+        description="Gift cards with their transactions: no version, balances change in place, so read in full.",
+    ),
+    Entity(
+        "store_credits",
+        "/store_credits",
+        scope="store_credits:read",
+        soft_depends_on=("customers", "sales", "users"),
+        columns=(
+            col("customer_id", ref="customers"),
+            col("store_credit_id", "text", "id"),
+            col("balance", "numeric"),
+            col("total_credit_issued", "numeric"),
+            col("total_credit_redeemed", "numeric"),
+        ),
+        paging=WholeList(max_size=10000),
+        children=(STORE_CREDIT_TRANSACTIONS,),
+        deletions="every_run",
+        since=NEWEST,
+        id_member="customer_id",
+        description="Store credit per customer with its transactions: one answer, no cursor, read in full.",
     ),
 )
 

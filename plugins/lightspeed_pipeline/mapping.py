@@ -215,7 +215,7 @@ def prepare_page(
     under = entity.paging if isinstance(entity.paging, ParentPaging) and parent is not None else None
     chosen: dict[str, tuple[int | None, dict[str, Any]]] = {}
     for i, record in enumerate(records):
-        rid = keys[i] if keys is not None else record_id(record)
+        rid = keys[i] if keys is not None else record_id(record, entity.id_member)
         if rid is None:
             reason = "not a JSON object" if not isinstance(record, dict) else "missing or unusable id"
             page.rejects.append(Reject(reason=reason, payload=record))

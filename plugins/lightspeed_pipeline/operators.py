@@ -143,8 +143,8 @@ class MigrateOperator(BaseOperator, SkipMixin):
             warehouse.close()
         for name, why in unlisted.items():
             log.info("%s: %s; skipped", name, why)
+        _log_disabled(disabled | frozenset(unlisted), switched, quiet=frozenset(unlisted))
         disabled = disabled | frozenset(unlisted)
-        _log_disabled(disabled, switched)
         left_out = [name for name in registry.NAMES if name not in chosen or name in disabled]
         result["entities"] = [name for name in registry.NAMES if name not in left_out]
         result["disabled"] = sorted(disabled, key=registry.NAMES.index)
@@ -156,19 +156,20 @@ class MigrateOperator(BaseOperator, SkipMixin):
         return result
 
 
-def _log_disabled(disabled: frozenset[str], switched: dict[str, list[str]]) -> None:
-    """Say which entities were switched off (LIGHTSPEED_ENTITIES_DISABLED, or not listed by the API
-    version) or back on, and tell the entities that need a disabled one that their references to
-    it will not resolve."""
-    if switched["off"]:
-        log.warning("switched off: %s (their tables are kept)", switched["off"])
+def _log_disabled(
+    disabled: frozenset[str], switched: dict[str, list[str]], *, quiet: frozenset[str] = frozenset()
+) -> None:
+    """Say which entities were switched off (LIGHTSPEED_ENTITIES_DISABLED; those the API version
+    does not list, `quiet`, were logged already) or back on, and tell the entities that need a
+    disabled one that their references to it will not resolve."""
+    if off := [name for name in switched["off"] if name not in quiet]:
+        log.warning("switched off by LIGHTSPEED_ENTITIES_DISABLED: %s (their tables are kept)", off)
     if switched["on"]:
         log.info("switched back on: %s", switched["on"])
     for name in disabled:
         if needing := registry.dependants(name, exclude=disabled):
             log.warning(
-                "%s is disabled: %s still sync, but their references to %s"
-                " will not resolve and are not checked",
+                "%s is disabled: %s still sync, but their references to %s will not resolve and are not checked",
                 name,
                 ", ".join(needing),
                 name,

@@ -46,11 +46,12 @@ def version_of(record: Any) -> int | None:
     return as_bigint(meta.get("version")) if isinstance(meta, dict) else None
 
 
-def record_id(record: Any) -> str | None:
-    """The record's id as text, or None when it has no usable id."""
+def record_id(record: Any, member: str = "id") -> str | None:
+    """The record's id as text (its `member`: store credits are keyed by customer), or None
+    when it has no usable id."""
     if not isinstance(record, dict):
         return None
-    rid = record.get("id")
+    rid = record.get(member)
     if isinstance(rid, bool) or rid is None:
         return None
     if isinstance(rid, (int, str)):

@@ -22,7 +22,7 @@ from typing import Any
 from lightspeed_pipeline.api.client import LightspeedClient
 from lightspeed_pipeline.api.errors import LightspeedAPIError
 from lightspeed_pipeline.api.paginators import Page, paginator_for, prefetched
-from lightspeed_pipeline.entities import Entity, ParentPaging
+from lightspeed_pipeline.entities import COSTS_SCOPE, Entity, ParentPaging
 from lightspeed_pipeline.mapping import prepare_page, shape_of
 from lightspeed_pipeline.metrics import METRIC_KEYS as METRIC_KEYS  # the documented sync_log.metadata keys
 from lightspeed_pipeline.metrics import METRICS as METRICS
@@ -32,6 +32,7 @@ from lightspeed_pipeline.warehouse.connection import Warehouse
 from lightspeed_pipeline.warehouse.ledger import SyncLedger, SyncStart
 from lightspeed_pipeline.warehouse.locks import EntityLock, entity_lock
 from lightspeed_pipeline.warehouse.pages import PageCounts, PageWriter
+from lightspeed_pipeline.warehouse.reads import ReadModel
 from lightspeed_pipeline.warehouse.reconciliation import (
     ReconcileWindow,
     live_rows,
@@ -261,7 +262,7 @@ class Reconciliation:
             self.top = max(self.top or 0, page.max_version)
         ids: list[str] = []
         for record in page.records:
-            rid = record_id(record)
+            rid = record_id(record, self.entity.id_member)
             if rid is None:
                 continue
             ids.append(rid)
@@ -418,6 +419,8 @@ class EntitySync:
                 waiting = time.monotonic()
             if reconciliation is not None:
                 reconciliation.finish(self.warehouse, result)
+            if entity.cost_members:
+                self._check_costs(result)
             if isinstance(entity.paging, ParentPaging):
                 gone = mark_children_of_deleted_parents(self.warehouse, entity)
                 result.vanished += gone
@@ -436,6 +439,19 @@ class EntitySync:
             raise EntitySyncError(message, permanent=bool(getattr(exc, "permanent", False)), result=result) from exc
         self._record_success(result, started)
         return result
+
+    def _check_costs(self, result: SyncResult) -> None:
+        """Cost members come empty when the token lacks `products:read:costs`: the rows are kept
+        with their cost columns empty, and sync_health says why (WARNING) until costs arrive."""
+        rows, costless = ReadModel(self.warehouse).without_costs(self.entity)
+        if rows and costless == rows:
+            result.health_warning = (
+                f"{self.entity.name}: none of the {rows} rows has a cost ({', '.join(self.entity.cost_members)});"
+                f" the API sends costs only with the `{COSTS_SCOPE}` scope: grant it, then run a full refresh"
+                f" of {self.entity.name} to fill them (the rows are kept, their cost columns empty)"
+            )
+            result.warnings.append(result.health_warning)
+            log.warning("%s", result.health_warning)
 
     def _log_start(self, plan: SyncPlan, full_refresh: bool) -> None:
         versioned = self.entity.versioned
@@ -513,8 +529,11 @@ class EntitySync:
             return records, keys, 0
         candidates = [(record, rid, v) for record, rid, v in keyed if rid is not None]
         shapes = [shape_of(self.entity, r) if isinstance(r, dict) else None for r, _, _ in candidates]
+        costed = [  # records that carry a cost (a row stored without one takes them: `pages._costed`)
+            rid for r, rid, _ in candidates if any(r.get(m) is not None for m in self.entity.cost_members)
+        ]
         newer = self.writer.newer_ids(
-            self.entity, [rid for _, rid, _ in candidates], [v for _, _, v in candidates], shapes
+            self.entity, [rid for _, rid, _ in candidates], [v for _, _, v in candidates], shapes, costed
         )
         kept = [(r, rid) for r, rid, _ in keyed if rid is None or rid in newer]  # no id: still a reject
         return [r for r, _ in kept], ([rid for _, rid in kept] if under else None), len(records) - len(kept)

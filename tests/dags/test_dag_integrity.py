@@ -119,6 +119,9 @@ def test_hard_and_soft_dependencies_are_the_documented_ones() -> None:
         "inventory": {"products", "outlets"},
         "sales": {"outlets", "registers", "customers", "products"},
         "consignment_products": {"consignments"},
+        "purchase_order_line_items": {"purchase_orders"},
+        "purchase_order_deliveries": {"purchase_orders"},
+        "purchase_order_delivery_line_items": {"purchase_order_deliveries"},
     }
     soft = {e.name: set(e.soft_depends_on) for e in reg.ENTITIES if e.soft_depends_on}
     assert soft == {
@@ -128,6 +131,11 @@ def test_hard_and_soft_dependencies_are_the_documented_ones() -> None:
         "price_book_products": {"price_books", "products", "taxes"},
         "consignments": {"outlets", "suppliers"},
         "consignment_products": {"products"},
+        "gift_cards": {"sales", "users"},
+        "store_credits": {"customers", "sales", "users"},
+        "purchase_orders": {"suppliers", "outlets", "users"},
+        "purchase_order_line_items": {"products"},
+        "purchase_order_delivery_line_items": {"purchase_order_line_items", "products"},
     }
 
 

@@ -49,7 +49,7 @@ def row_key(entity: reg.Entity, record: dict[str, Any]) -> str:
     the `/2` suffixes of `keys_under` never arise here)."""
     if isinstance(entity.paging, reg.ParentPaging) and "_parent" in record:
         return keys_under(record["_parent"], entity.paging.key, [served(record)], {})[0] or ""
-    return str(record["id"])
+    return str(record[entity.id_member])
 
 
 def served(record: dict[str, Any]) -> dict[str, Any]:
@@ -57,8 +57,20 @@ def served(record: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k not in ("_parent", "_key")}
 
 
+def gone_ids(state: dict[str, list[dict[str, Any]]], name: str) -> set[str]:
+    """The row ids of `name` gone from the store: removed, deleted, or listed under a parent that
+    is gone (a delivery's line items go with the purchase order)."""
+    entity = reg.get(name)
+    under = gone_ids(state, entity.paging.parent) if isinstance(entity.paging, reg.ParentPaging) else set()
+    return {
+        row_key(entity, r)
+        for r in state[name]
+        if r.get("_removed") or r.get("deleted_at") or r.get("_parent", "") in under
+    }
+
+
 def expected_rows(
-    entity: reg.Entity, records: list[dict[str, Any]], parents: dict[str, dict[str, Any]] | None = None
+    entity: reg.Entity, records: list[dict[str, Any]], gone_parents: set[str] | None = None
 ) -> dict[str, tuple[Any, ...]]:
     """What the table must hold for the simulator's records: id -> (version, deleted_at, data).
 
@@ -66,16 +78,15 @@ def expected_rows(
     `records` as that version serves them. A record the API no longer lists (a removed
     category, any `_removed` record, a deleted one where the version has no delete feed) must
     be marked deleted if it was ever synced (`GONE`); one removed before it was synced is absent.
-    A record listed under a parent (`parents`: the parent entity's records by id) is gone with it.
+    A record listed under a parent in `gone_parents` (`gone_ids`) is gone with it.
     """
     out: dict[str, tuple[Any, ...]] = {}
     for rec in records:
         rid = row_key(entity, rec)
-        parent = (parents or {}).get(rec.get("_parent", ""), {})
+        under_gone = rec.get("_parent", "") in (gone_parents or set())
         rec = served(rec)
         gone = rec.pop("_removed", False) | (entity.name == "product_categories" and rec.pop("_deleted", False))
-        if parents is not None:  # listed under a parent: gone with it
-            gone |= bool(parent.get("_removed") or parent.get("deleted_at"))
+        gone |= under_gone
         if rec.get("deleted_at") and not entity.supports_deleted:  # deleted, so no longer listed by this version
             out[rid] = (AS_LAST_LISTED, GONE, AS_LAST_LISTED)  # version and data: as before the deletion
             continue
@@ -114,15 +125,17 @@ def assert_database_equals_source(
 ) -> None:
     """Every table (or those in `only`) equals the simulator as `api_version` serves it (`state`
     from `simulator.state(api_version)`): ids, versions, deleted_at, data, the typed columns, and
-    the sale children. `compare_data` False (after switching API versions, when rows not changed
+    the children (line items, payments, transactions); entities that version does not list are
+    passed by. `compare_data` False (after switching API versions, when rows not changed
     since keep the shape they were sent in) compares all but `data`."""
     for base in reg.ENTITIES:
         if only is not None and base.name not in only:
             continue
         entity = base.at(api_version)
+        if not entity.available(api_version):  # that version does not list it (gift cards in 2.0)
+            continue
         under = entity.paging.parent if isinstance(entity.paging, reg.ParentPaging) else None
-        parents = {p["id"]: p for p in state[under]} if under else None
-        want = expected_rows(entity, state[entity.name], parents)
+        want = expected_rows(entity, state[entity.name], gone_ids(state, under) if under else None)
         have = table_rows(db, schema, entity, {k for k, v in want.items() if v[1] == GONE})
         # A record removed before it was ever synced is (correctly) simply absent.
         want = {k: v for k, v in want.items() if v[1] != GONE or k in have}
@@ -137,23 +150,31 @@ def assert_database_equals_source(
             assert got[0] == version, (entity.name, rid, "version", got[0], version)
             assert not compare_data or _same_json(got[2], data), (entity.name, rid, "data differs")
         listed = {k: w[2] for k, w in want.items() if w[2] is not AS_LAST_LISTED}
-        assert_typed_columns(db, schema, entity, listed, with_shape=compare_data)
-    if (only is not None and "sales" not in only) or not compare_data:
-        return
-    sales = {s["id"]: s for s in state["sales"]}
-    for child in reg.get("sales").children:
+        parent_of = {row_key(entity, r): r["_parent"] for r in state[entity.name] if "_parent" in r}
+        assert_typed_columns(db, schema, entity, listed, with_shape=compare_data, parents=parent_of)
+        if compare_data:
+            assert_children(db, schema, entity, state[entity.name])
+
+
+def assert_children(db: Any, schema: str, entity: reg.Entity, records: list[dict[str, Any]]) -> None:
+    """Each child table (a sale's line items and payments, a gift card's transactions) holds
+    exactly its parents' arrays, in order, for the parents the listing still holds."""
+    parents = {row_key(entity, r): r for r in records if not r.get("_removed")}
+    for child in entity.children:
         rows = db.execute(
-            f'SELECT sale_id, position, data FROM "{schema}"."{child.table}" ORDER BY sale_id, position'
+            f'SELECT {child.parent_key}, position, data FROM "{schema}"."{child.table}"'
+            f" ORDER BY {child.parent_key}, position"
         ).fetchall()
         got: dict[str, list[Any]] = {}
-        for sale_id, position, data in rows:
-            got.setdefault(sale_id, []).append(data)
-            assert position == len(got[sale_id]) - 1
-        want_children = {sid: s.get(child.member) or [] for sid, s in sales.items()}
+        for parent_id, position, data in rows:
+            got.setdefault(parent_id, []).append(data)
+            assert position == len(got[parent_id]) - 1
+        got = {k: v for k, v in got.items() if k in parents}  # a removed parent keeps its last children
+        want_children = {pid: r.get(child.member) or [] for pid, r in parents.items()}
         want_children = {k: v for k, v in want_children.items() if v}
-        assert set(got) == set(want_children), f"{child.table}: sales with children differ"
-        for sid, items in want_children.items():
-            assert _same_json(got[sid], items), (child.table, sid)
+        assert set(got) == set(want_children), f"{child.table}: parents with children differ"
+        for pid, items in want_children.items():
+            assert _same_json(got[pid], items), (child.table, pid)
 
 
 def _as_stored(type_: str, value: Any) -> Any:
@@ -174,16 +195,18 @@ def assert_typed_columns(
     records: list[dict[str, Any]] | dict[str, dict[str, Any]],
     *,
     with_shape: bool = True,
+    parents: dict[str, str] | None = None,
 ) -> None:
     """The typed columns (and `data_shape`, with `with_shape`) of the rows of `records` (a list,
-    or a dict by row id) are what the reader makes of each record, whatever its shape."""
+    or a dict by row id) are what the reader makes of each record, whatever its shape; `parents`:
+    the parent id of each row of an entity read per parent (its `parent_key` column)."""
     if isinstance(records, dict):
         parent_key = entity.paging.parent_key if isinstance(entity.paging, reg.ParentPaging) else None
         keys: list[str | None] = list(records)
         prepared = prepare_page(entity, list(records.values()), keys=keys)
         if parent_key is not None:
             for row in prepared.rows:
-                row[parent_key] = row["id"].split("/")[0]
+                row[parent_key] = (parents or {})[row["id"]]
     else:
         prepared = prepare_page(entity, records)
     if not prepared.rows:

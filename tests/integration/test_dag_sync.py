@@ -12,6 +12,7 @@ from tests.integration.helpers import (
     assert_database_equals_source,
     assert_views_match,
     entity_log,
+    gone_ids,
     requests_by_resource,
     run_dag,
     snapshot,
@@ -23,8 +24,9 @@ PAGE = FAST_RETRIES["page_size"]  # 50; the simulator caps at 200, so pages are 
 
 def visible(entity: reg.Entity, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The records a complete listing of `entity` (as an API version lists it) serves."""
+    records = [r for r in records if not r.get("_removed")]
     if isinstance(entity.paging, reg.ParentPaging):
-        return [r for r in records if not r.get("_removed")]
+        return records
     if entity.name == "product_categories":
         return [r for r in records if not r.get("_deleted")]
     if entity.supports_deleted:
@@ -32,9 +34,17 @@ def visible(entity: reg.Entity, records: list[dict[str, Any]]) -> list[dict[str,
     return [r for r in records if not r.get("deleted_at")]
 
 
+SIM_CAP = 200  # the simulator's largest page (gift cards ask for 1000)
+
+
 def page_size(entity: reg.Entity) -> int:
-    """2026-07's POST /inventory asks for the documented maximum; the rest for LIGHTSPEED_PAGE_SIZE."""
-    return entity.paging.max_size if isinstance(entity.paging, reg.PostedVersionPaging) else PAGE
+    """2026-07's POST /inventory asks for the documented maximum (5000), gift cards for theirs (1000,
+    which the simulator caps); the rest for LIGHTSPEED_PAGE_SIZE."""
+    if isinstance(entity.paging, reg.PostedVersionPaging):
+        return entity.paging.max_size
+    if isinstance(entity.paging, reg.DescIdPaging):
+        return min(entity.paging.max_size, SIM_CAP)
+    return PAGE
 
 
 def minimum_requests(entity: reg.Entity, n: int, state: dict[str, list[dict[str, Any]]] | None = None) -> int:
@@ -43,13 +53,18 @@ def minimum_requests(entity: reg.Entity, n: int, state: dict[str, list[dict[str,
     if isinstance(entity.paging, reg.ParentPaging):
         assert state is not None
         return sum(under_parent_requests(entity, state, parent["id"]) for parent in live_parents(entity, state))
+    if isinstance(entity.paging, reg.WholeList):
+        return 1  # one answer, no cursor
     pages = math.ceil(n / page_size(entity))
+    if isinstance(entity.paging, reg.DescIdPaging):
+        return pages + 1  # only an empty page ends it
     return max(pages, 1) if not entity.versioned else pages + 1
 
 
 def live_parents(entity: reg.Entity, state: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
     assert isinstance(entity.paging, reg.ParentPaging)
-    return [p for p in state[entity.paging.parent] if not p.get("_removed") and not p.get("deleted_at")]
+    gone = gone_ids(state, entity.paging.parent)
+    return [p for p in state[entity.paging.parent] if p["id"] not in gone]
 
 
 def under_parent_requests(entity: reg.Entity, state: dict[str, list[dict[str, Any]]], parent: str) -> int:
@@ -60,10 +75,20 @@ def under_parent_requests(entity: reg.Entity, state: dict[str, list[dict[str, An
 
 def noop_requests(api_version: str = reg.V2) -> dict[str, int]:
     """A run on unchanged data: 1 request per entity, 2 for the small ones listed in full every
-    run (the page and the empty page that ends it), none for one read per parent (no parent
-    moved), and 1 for the store check."""
-    entities = [e.at(api_version) for e in reg.ENTITIES if not isinstance(e.paging, reg.ParentPaging)]
-    return {"retailer": 1} | {e.name: 2 if e.deletions == "every_run" else 1 for e in entities}
+    run (the page and the empty page that ends it; gift cards too, at the test scale), 1 for an
+    unpaged list, none for one read per parent (no parent moved), none for those the version does
+    not list, and 1 for the store check."""
+    entities = [e.at(api_version) for e in reg.ENTITIES if e.available(api_version)]
+    return {"retailer": 1} | {
+        e.name: 1 if isinstance(e.paging, reg.WholeList) else 2 if e.deletions == "every_run" else 1
+        for e in entities
+        if not isinstance(e.paging, reg.ParentPaging)
+    }
+
+
+def available(api_version: str) -> list[reg.Entity]:
+    """The entities `api_version` lists, as it lists them."""
+    return [e.at(api_version) for e in reg.ENTITIES if e.available(api_version)]
 
 
 def test_first_second_and_mutated_runs_keep_the_database_equal(
@@ -76,7 +101,7 @@ def test_first_second_and_mutated_runs_keep_the_database_equal(
 ) -> None:
     """In each API version: the dated one lists inventory by POST and brands, suppliers, product
     types and payment types with their delete feed, and reshapes sales and inventory."""
-    entities = [e.at(api_version) for e in reg.ENTITIES]
+    entities = available(api_version)
     # (a) first run: every table equals the source.
     state = simulator.state(api_version)
     run = run_dag()
@@ -89,8 +114,13 @@ def test_first_second_and_mutated_runs_keep_the_database_equal(
         made = len(by_resource[e.name])
         assert made == minimum_requests(e, len(visible(e, state[e.name])), state), (e.name, made)
     states = sync_state(db, schema)
-    assert {s for s, *_ in states.values()} == {"success"}
-    assert all(v is not None for name, (_, v, _) in states.items() if name != "product_categories")
+    assert {states[e.name][0] for e in entities} == {"success"}
+    assert all(states[e.name][1] is not None for e in entities if e.versioned)
+    health = dict(db.execute(f"SELECT entity_type, sync_status || ': ' || health_reason FROM \"{schema}\".sync_health"))
+    for name in reg.unavailable(api_version):  # 2.0 lists no gift cards: skipped, tables left empty
+        assert states[name][0] == "never_synced" and name not in by_resource, name
+        assert db.execute(f'SELECT count(*) FROM "{schema}"."{reg.get(name).table}"').fetchone() == (0,)
+        assert health[name].startswith(f"DISABLED: {reg.unavailable(api_version)[name]} since"), health[name]
     first_log = entity_log(db, schema, run.run_id)
     events = db.execute(
         f'SELECT entity_type, status, duration_seconds, records_processed FROM "{schema}".sync_log'
@@ -148,11 +178,30 @@ def test_first_second_and_mutated_runs_keep_the_database_equal(
             "price_book_products": 2,
             "consignments": 1,
             "consignment_products": 2,
+            "promotions": 1,
+            "gift_cards": 3,  # balances move without a new id or version
+            "store_credits": 2,
+            "purchase_orders": 1,
+            "purchase_order_line_items": 2,
         },
         delete={"products": 2, "customers": 2, "registers": 1, "tags": 1},
-        new={"sales": 12, "customers": 3, "products": 2, "consignments": 1, "consignment_products": 1},
-        remove={"consignment_products": 1},
+        new={
+            "sales": 12,
+            "customers": 3,
+            "products": 2,
+            "consignments": 1,
+            "consignment_products": 1,
+            "purchase_orders": 1,
+        },
+        remove={
+            "consignment_products": 1,
+            "gift_cards": 1,
+            "store_credits": 1,
+            "promotions": 1,
+            "purchase_order_line_items": 1,
+        },
         receive_consignments=1,
+        receive_purchase_orders=1,
         void_sales=3,
         edit_sales=3,
         categories={"delete": 1, "rename": 1, "new": 1},
@@ -165,7 +214,9 @@ def test_first_second_and_mutated_runs_keep_the_database_equal(
     by_resource = requests_by_resource(simulator.stats())
     for e in entities:
         reqs = by_resource[e.name]
-        if e.deletions == "every_run":  # listed in full: from version 0, every page
+        if not e.versioned:  # no version: listed in full, every page
+            assert len(reqs) == minimum_requests(e, len(visible(e, state[e.name]))), e.name
+        elif e.deletions == "every_run":  # listed in full: from version 0, every page
             assert int(reqs[0]["query"]["after"]) == 0, e.name
             assert len(reqs) == minimum_requests(e, len(visible(e, state[e.name]))), e.name
         elif isinstance(e.paging, reg.ParentPaging):  # the parents that moved, each listed in full
@@ -245,7 +296,8 @@ def test_a_failing_entity_fails_the_run_and_the_rerun_recovers(
     assert status == "failed"
     assert error.startswith("customers (page 1, after version 0): HTTP 400 on GET /api/2.0/customers?after=0")
     assert states["sales"][0] == "never_synced"
-    assert all(s == "success" for name, (s, _, _) in states.items() if name not in ("customers", "sales"))
+    unlisted = reg.unavailable(reg.V2)  # gift cards, store credits: 2.0 does not list them
+    assert all(s == "success" for name, (s, _, _) in states.items() if name not in ("customers", "sales", *unlisted))
     summary = db.execute(
         f"SELECT status, error_details, metadata FROM \"{schema}\".sync_log WHERE action = 'run_summary'"
     ).fetchone()
@@ -253,7 +305,8 @@ def test_a_failing_entity_fails_the_run_and_the_rerun_recovers(
     outcome = {name: info["state"] for name, info in summary[2]["entities"].items()}
     assert outcome["customers"] == "failed" and outcome["sales"] == "upstream_failed"
     assert summary[2]["entities"]["customers"]["error"] == error
-    assert {s for n, s in outcome.items() if n not in ("customers", "sales")} == {"success"}
+    assert {s for n, s in outcome.items() if n not in ("customers", "sales", *unlisted)} == {"success"}
+    assert {outcome[n] for n in unlisted} <= {"skipped"}
     failed_log = db.execute(
         f"SELECT error_details FROM \"{schema}\".sync_log WHERE entity_type = 'customers' AND status = 'failed'"
     ).fetchone()
@@ -267,7 +320,7 @@ def test_a_failing_entity_fails_the_run_and_the_rerun_recovers(
     assert run.state == "success"
     assert set(requests_by_resource(simulator.stats())) == {"retailer", "customers", "sales"}
     assert_database_equals_source(db, schema, state)
-    assert {s for s, *_ in sync_state(db, schema).values()} == {"success"}
+    assert {s for n, (s, *_) in sync_state(db, schema).items() if n not in unlisted} == {"success"}
 
 
 def test_airflow_cli_runs_the_dag_from_any_directory(

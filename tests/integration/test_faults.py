@@ -49,12 +49,14 @@ def sales_cursor(db: Any, schema: str) -> int | None:
 
 
 def orphans(db: Any, schema: str) -> int:
+    """Children (of any parent: sales, gift cards, store credit) whose parent row is not there."""
     return sum(
         db.execute(
-            f'SELECT count(*) FROM "{schema}"."{t}" c WHERE NOT EXISTS '
-            f'(SELECT 1 FROM "{schema}".lightspeed_sales s WHERE s.id = c.sale_id)'
+            f'SELECT count(*) FROM "{schema}"."{child.table}" c WHERE NOT EXISTS '
+            f'(SELECT 1 FROM "{schema}"."{e.table}" p WHERE p.id = c."{child.parent_key}")'
         ).fetchone()[0]  # type: ignore[index]
-        for t in reg.CHILD_TABLES
+        for e in reg.ENTITIES
+        for child in e.children
     )
 
 

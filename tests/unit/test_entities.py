@@ -28,13 +28,25 @@ INTERFACE_ENTITIES = {
     "price_book_products": "/price_book_products",
     "consignments": "/consignments",
     "consignment_products": "/consignments/{id}/products",  # per consignment
+    "purchase_orders": "/purchase_orders",  # 2026-04 on
+    "purchase_order_line_items": "/purchase_orders/{id}/line_items",
+    "purchase_order_deliveries": "/purchase_orders/{id}/deliveries",
+    "purchase_order_delivery_line_items": "/purchase_orders/{purchase_order_id}/deliveries/{id}/line_items",
+    "promotions": "/promotions",
+    "gift_cards": "/gift_cards",  # 2026-07 on
+    "store_credits": "/store_credits",  # 2026-07 on
 }
 
 
 def test_registry_has_the_interface_entities_and_endpoints() -> None:
     assert {e.name: e.endpoint for e in reg.ENTITIES} == INTERFACE_ENTITIES
     assert all(e.table == f"lightspeed_{e.name}" for e in reg.ENTITIES)
-    assert reg.CHILD_TABLES == ("lightspeed_sale_line_items", "lightspeed_sale_payments")
+    assert reg.CHILD_TABLES == (
+        "lightspeed_sale_line_items",
+        "lightspeed_sale_payments",
+        "lightspeed_gift_card_transactions",
+        "lightspeed_store_credit_transactions",
+    )
 
 
 def test_order_respects_every_dependency() -> None:
@@ -42,11 +54,29 @@ def test_order_respects_every_dependency() -> None:
     for e in reg.ENTITIES:
         for dep in e.depends_on:
             assert position[dep] < position[e.name], (dep, e.name)
-    assert reg.NAMES[-1] == "sales"
+    assert reg.NAMES[-1] == "store_credits"
 
 
-def test_only_categories_page_by_id() -> None:
-    assert [e.name for e in reg.ENTITIES if not e.versioned] == ["product_categories"]
+def test_only_categories_promotions_gift_cards_and_store_credits_have_no_version() -> None:
+    unversioned = {e.name: type(e.paging) for e in reg.ENTITIES if not e.versioned}
+    assert unversioned == {
+        "product_categories": reg.IdPaging,
+        "promotions": reg.WholeList,
+        "gift_cards": reg.DescIdPaging,
+        "store_credits": reg.WholeList,
+    }
+
+
+def test_dated_only_entities_are_unavailable_in_2_0() -> None:
+    orders = ("purchase_orders", "purchase_order_line_items", "purchase_order_deliveries")
+    assert reg.unavailable(reg.V2) == {
+        **{name: "not listed by API 2.0 (only from API 2026-04 on)" for name in orders},
+        "purchase_order_delivery_line_items": "not listed by API 2.0 (only from API 2026-04 on)",
+        "gift_cards": "not listed by API 2.0 (only from API 2026-07 on)",
+        "store_credits": "not listed by API 2.0 (only from API 2026-07 on)",
+    }
+    assert set(reg.unavailable("2026-04")) == {"gift_cards", "store_credits"}
+    assert reg.unavailable(reg.NEWEST) == {} and reg.unavailable("2027-01") == {}
 
 
 def test_unknown_dependency_is_a_clear_error() -> None:
@@ -96,6 +126,9 @@ def test_every_entity_names_the_oauth_scope_its_listing_needs() -> None:
         "inventory": "inventory:read", "sales": "sales:read", "tags": "products:read",
         "price_books": "products:read:price_books", "price_book_products": "products:read:price_books",
         "consignments": "consignments:read", "consignment_products": "consignments:read",
+        "promotions": "promotions:read", "gift_cards": "gift_cards:read", "store_credits": "store_credits:read",
+        "purchase_orders": "consignments:read", "purchase_order_line_items": "consignments:read",
+        "purchase_order_deliveries": "consignments:read", "purchase_order_delivery_line_items": "consignments:read",
     }  # fmt: skip
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     for scope in {*scopes.values(), *reg.RETAILER_SCOPES}:
@@ -103,10 +136,12 @@ def test_every_entity_names_the_oauth_scope_its_listing_needs() -> None:
 
 
 def test_dependants_are_what_is_synced_after_an_entity_or_refers_to_it() -> None:
-    assert reg.dependants("outlets") == ["registers", "consignments", "inventory", "sales"]
+    orders = ["purchase_orders", "purchase_order_deliveries"]
+    assert reg.dependants("outlets") == ["registers", "consignments", "inventory", "sales", *orders]
     assert reg.dependants("brands") == ["products"]
-    assert reg.dependants("outlets", exclude={"sales"}) == ["registers", "consignments", "inventory"]
-    assert reg.dependants("sales") == []
+    assert reg.dependants("outlets", exclude={"sales"}) == ["registers", "consignments", "inventory", *orders]
+    assert reg.dependants("sales") == ["gift_cards", "store_credits"]
+    assert reg.dependants("store_credits") == []
     for entity in reg.ENTITIES:  # every dependency and every reference is seen
         for name in entity.after_all:
             assert entity.name in reg.dependants(name)

@@ -175,6 +175,11 @@ def test_the_registry_chooses_each_entitys_paginator() -> None:
             if entity.versioned:
                 assert isinstance(paginator, VersionPaginator), entity.name
                 assert (paginator.after, paginator.deleted) == (7, entity.supports_deleted)
+            elif isinstance(entity.paging, reg.DescIdPaging):
+                assert isinstance(paginator, DescIdPaginator) and paginator.page_size == 1000, entity.name
+            elif isinstance(entity.paging, reg.WholeList):
+                assert isinstance(paginator, WholeListPaginator), entity.name
+                assert paginator.page_size == entity.paging.max_size
             else:
                 assert isinstance(paginator, IdPaginator), entity.name
             assert (paginator.name, paginator.endpoint) == (entity.name, entity.endpoint)

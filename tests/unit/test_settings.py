@@ -69,7 +69,11 @@ def test_good_values_are_typed(setting: Setting, raw: str, value: Any) -> None:
         (settings.RUN_DEADLINE_MIN, "soon", "must be a number, got 'soon'"),
         (settings.API_VERSION, "2026-13", "must be an API version: 2.0 or a dated one, YYYY-MM"),
         (settings.API_VERSION, "3.0", "must be an API version"),
-        (settings.ENTITIES_DISABLED, "brands,gift_cards", "must be a comma-separated list of entity names: outlets,"),
+        (
+            settings.ENTITIES_DISABLED,
+            "brands,gift_vouchers",
+            "must be a comma-separated list of entity names: outlets,",
+        ),
     ],
 )
 def test_a_bad_value_names_the_variable_and_what_it_accepts(

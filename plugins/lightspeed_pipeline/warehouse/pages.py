@@ -52,9 +52,24 @@ _RESHAPED = " OR ({s}.version = t.version AND {s}.data_shape IS DISTINCT FROM t.
 
 
 def _newer(entity: Entity, alias: str) -> sql.Composable:
-    """`_NEWER` for `entity` (with `_RESHAPED` where it has shapes), the incoming row as `alias`."""
+    """`_NEWER` for `entity` (with `_RESHAPED` where it has shapes, `_costed` where it has cost
+    members), the incoming row as `alias`."""
     text = _NEWER + (_RESHAPED if entity.shapes else "")
-    return sql.SQL(text).format(s=sql.Identifier(alias))
+    return sql.SQL(text).format(s=sql.Identifier(alias)) + _costed(entity, sql.Identifier(alias))
+
+
+def _costed(entity: Entity, incoming: sql.Composable) -> sql.Composable:
+    """... or the stored row has no cost and the same version now comes with one (the token was
+    granted `products:read:costs`: a full refresh fills the costs the versions alone would skip)."""
+    if not entity.cost_members:
+        return sql.SQL("")
+    return sql.SQL(" OR ({s}.version = t.version AND ({any}))").format(
+        s=incoming,
+        any=sql.SQL(" OR ").join(
+            sql.SQL("(t.{c} IS NULL AND {s}.{c} IS NOT NULL)").format(c=sql.Identifier(c), s=incoming)
+            for c in entity.cost_members
+        ),
+    )
 
 
 @dataclass
@@ -196,9 +211,15 @@ def newer_ids_sql(entity: Entity, schema: str) -> sql.Composed:
         " FROM unnest(%(ids)s::text[], %(versions)s::bigint[], %(shapes)s::text[]) AS s(id, version, shape)"
         " LEFT JOIN {table} t ON t.id = s.id"
         " WHERE t.id IS NULL OR t.version IS NULL OR s.version IS NULL OR s.version > t.version"
-        " OR t.deleted_at IS NOT NULL{reshaped}"
+        " OR t.deleted_at IS NOT NULL{reshaped}{costed}"
     ).format(
         table=sql.Identifier(schema, entity.table),
+        # A record with its costs, stored without them (`_costed`): `costed` says which records have one.
+        costed=sql.SQL(" OR (s.version = t.version AND s.id = ANY(%(costed)s::text[]) AND ({none}))").format(
+            none=sql.SQL(" AND ").join(sql.SQL("t.{} IS NULL").format(sql.Identifier(c)) for c in entity.cost_members)
+        )
+        if entity.cost_members
+        else sql.SQL(""),
         # Only when the caller said the shape (`sync._newer_only` does): a restatement.
         reshaped=sql.SQL(
             " OR (s.version = t.version AND s.shape IS NOT NULL AND s.shape IS DISTINCT FROM t.data_shape)"
@@ -258,7 +279,12 @@ class PageWriter:
         self.schema = warehouse.schema
 
     def newer_ids(
-        self, entity: Entity, ids: list[str], versions: list[int | None], shapes: list[str | None] | None = None
+        self,
+        entity: Entity,
+        ids: list[str],
+        versions: list[int | None],
+        shapes: list[str | None] | None = None,
+        costed: list[str] | None = None,
     ) -> set[str]:
         """Which of these ids the upsert would write: new, or newer than the stored version.
 
@@ -268,7 +294,7 @@ class PageWriter:
         found not newer stays so, and the upsert keeps its own guard anyway.
         """
         with self.warehouse.transaction() as conn:
-            params = {"ids": ids, "versions": versions, "shapes": shapes or [None] * len(ids)}
+            params = {"ids": ids, "versions": versions, "shapes": shapes or [None] * len(ids), "costed": costed or []}
             res = conn.execute(newer_ids_sql(entity, self.schema), params).fetchone()
         return set(res[0]) if res else set()
 

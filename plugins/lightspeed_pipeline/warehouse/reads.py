@@ -228,6 +228,18 @@ class ReadModel:
             "unknown_shapes": unknown_shapes,
         }
 
+    def without_costs(self, entity: Entity) -> tuple[int, int]:
+        """(live rows, live rows with every cost column empty) of an entity whose cost members
+        need `products:read:costs` (all empty: the token most likely lacks the scope)."""
+        empty = sql.SQL(" AND ").join(sql.SQL("{} IS NULL").format(sql.Identifier(c)) for c in entity.cost_members)
+        with self.warehouse.transaction() as conn:
+            row = conn.execute(
+                sql.SQL("SELECT count(*), count(*) FILTER (WHERE {empty}) FROM {t} WHERE deleted_at IS NULL").format(
+                    empty=empty, t=self.table(entity.table)
+                )
+            ).fetchone()
+        return (int(row[0]), int(row[1])) if row else (0, 0)
+
     def _orphans(self, table: str, column: str, ref_table: str) -> sql.Composed:
         return sql.SQL(
             "SELECT count(*) FROM {t} x WHERE x.{c} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {r} r WHERE r.id = x.{c})"

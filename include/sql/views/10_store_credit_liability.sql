@@ -1,0 +1,80 @@
+-- store_credit_liability: the store credit owed to customers, rolled forward month by month from
+-- the credit transactions (API 2026-07 on; empty in 2.0, which lists no store credit). One row per
+-- calendar month in UTC (the month of the transaction's created_at) from the first month with a
+-- transaction to the last one, gaps included (zeros). Counted: the transactions of the customers'
+-- store credit records that are not deleted (one the listing no longer holds has deleted_at); a
+-- transaction without a typable created_at is in no month. Amounts are read as absolute values, so
+-- either sign convention works (the API sends REDEMPTION negative): ISSUE adds to the liability,
+-- REDEMPTION takes from it; REVERSE (which undoes an issue or a redemption) and any other or
+-- missing type are taken with the sign the API gives them. A transaction whose amount is not a
+-- number counts in transaction_count and transactions_without_amount only. Only typed columns are
+-- read. The shape is gift_card_liability's.
+--   month                        the first day of the month (date, UTC)
+--   opening_liability            closing_liability of the month before (0 for the first month)
+--   issued                       ISSUE amounts (credit given)
+--   redeemed                     REDEMPTION amounts (credit spent)
+--   other_change                 REVERSE and unknown types, signed as sent
+--   net_change                   issued - redeemed + other_change
+--   closing_liability            the outstanding credit at the month's end: the running sum of
+--                                net_change
+--   transaction_count            transactions in the month
+--   transactions_without_amount  of those, the ones whose amount could not be typed
+--   current_balance_total        on the last month's row only (NULL on the others, the records keep
+--                                no history): the credit owed now per the customers' records, the
+--                                sum of `balance` of the records not deleted. It equals that row's
+--                                closing_liability when every balance is the sum of its
+--                                transactions (as the API keeps it); a difference means they disagree.
+CREATE OR REPLACE VIEW store_credit_liability WITH (security_invoker = true) AS
+WITH credits AS (
+    SELECT s.id, s.balance
+    FROM lightspeed_store_credits s
+    WHERE s.deleted_at IS NULL
+),
+per_month AS (
+    SELECT
+        date_trunc('month', t.created_at AT TIME ZONE 'UTC')::date AS month,
+        SUM(abs(t.amount)) FILTER (WHERE t.type = 'ISSUE') AS issued,
+        SUM(abs(t.amount)) FILTER (WHERE t.type = 'REDEMPTION') AS redeemed,
+        SUM(t.amount) FILTER (WHERE t.type IS NULL OR t.type NOT IN ('ISSUE', 'REDEMPTION')) AS other_change,
+        COUNT(*) AS transaction_count,
+        COUNT(*) FILTER (WHERE t.amount IS NULL) AS transactions_without_amount
+    FROM lightspeed_store_credit_transactions t
+    JOIN credits c ON c.id = t.customer_id
+    WHERE t.created_at IS NOT NULL
+    GROUP BY 1
+),
+months AS (
+    SELECT g.month::date AS month
+    FROM (SELECT MIN(month) AS first_month, MAX(month) AS last_month FROM per_month) r
+    CROSS JOIN LATERAL generate_series(r.first_month::timestamp, r.last_month::timestamp, INTERVAL '1 month') AS g(month)
+),
+filled AS (
+    SELECT
+        m.month,
+        COALESCE(p.issued, 0) AS issued,
+        COALESCE(p.redeemed, 0) AS redeemed,
+        COALESCE(p.other_change, 0) AS other_change,
+        COALESCE(p.issued, 0) - COALESCE(p.redeemed, 0) + COALESCE(p.other_change, 0) AS net_change,
+        COALESCE(p.transaction_count, 0) AS transaction_count,
+        COALESCE(p.transactions_without_amount, 0) AS transactions_without_amount
+    FROM months m
+    LEFT JOIN per_month p ON p.month = m.month
+),
+rolled AS (
+    SELECT f.*, SUM(f.net_change) OVER (ORDER BY f.month) AS closing_liability
+    FROM filled f
+)
+SELECT
+    r.month,
+    r.closing_liability - r.net_change AS opening_liability,
+    r.issued,
+    r.redeemed,
+    r.other_change,
+    r.net_change,
+    r.closing_liability,
+    r.transaction_count,
+    r.transactions_without_amount,
+    CASE WHEN r.month = (SELECT MAX(month) FROM per_month) THEN (
+        SELECT COALESCE(SUM(c.balance), 0) FROM credits c
+    ) END AS current_balance_total
+FROM rolled r;

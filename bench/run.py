@@ -7,7 +7,9 @@ Starts its own PostgreSQL (fsync on) and simulator (pages of 1 000), then measur
   2. the page writer alone against a raw COPY of identical rows into identical empty tables;
   3. an incremental run after 1 % of products, customers and sales changed;
   4. a no-op run; 5. `full_refresh` of products over unchanged data;
-  6. peak RSS of the process syncing sales at 1x and at `--rss-factor` x the sales;
+  6. peak RSS of the process syncing sales at 1x and at `--rss-factor` x the sales, and of the
+     one reading consignment products and gift cards at 1x, at `--rss-factor` x, and with 50
+     more transactions a card (API 2026-07);
   7. the DAG file's parse time (median of 5 cold interpreters);
   8. prefetching on vs off (sales import), and a small rate-limit budget with two tasks;
   9. the import, a no-op run and 2. again through API 2026-07 (inventory by POST, 5 000 a
@@ -75,15 +77,25 @@ def worker(
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def listed(api_version: str) -> list[str]:
+    """The entities `api_version` lists, in dependency order (2.0 has no purchase orders, gift cards
+    or store credit: the DAG skips them there)."""
+    return [n for n in reg.NAMES if reg.get(n).available(api_version)]
+
+
 def sync_all(dsn: str, sim: SimulatorProcess, schema: str, *args: str) -> dict[str, dict[str, Any]]:
-    """Every entity in dependency order; `sales` in a process of its own (its RSS is reported).
-    `args` go to bench/worker.py (`--api-version 2026-07`: through that API version)."""
-    others = [n for n in reg.NAMES if n != "sales"]
-    first = worker(dsn, sim, schema, others, *args)
+    """Every entity the API version lists, in dependency order; `sales` in a process of its own
+    (its RSS is reported). `args` go to bench/worker.py (`--api-version 2026-07`: through that API
+    version); the entities after sales in a third process."""
+    version = args[args.index("--api-version") + 1] if "--api-version" in args else reg.V2
+    names = listed(version)
+    cut = names.index("sales")
+    first = worker(dsn, sim, schema, names[:cut], *args)
     sales = worker(dsn, sim, schema, ["sales"], *args)
-    by_name = {r["entity"]: r for r in first["results"] + sales["results"]}
+    rest = worker(dsn, sim, schema, names[cut + 1 :], *args) if names[cut + 1 :] else {"results": []}
+    by_name = {r["entity"]: r for r in first["results"] + sales["results"] + rest["results"]}
     by_name["sales"]["rss_peak_mb"] = sales["rss_peak_mb"]
-    return {n: by_name[n] for n in reg.NAMES}
+    return {n: by_name[n] for n in names}
 
 
 def page_size(entity: reg.Entity) -> int:
@@ -94,7 +106,7 @@ def page_size(entity: reg.Entity) -> int:
 def minimum_requests(sim: SimulatorProcess, after: dict[str, int], api_version: str = reg.V2) -> dict[str, int]:
     """The fewest requests that can read each entity from `after`: full pages + 1 empty page
     (version paging), or the pages alone (product categories: `has_next` ends the read)."""
-    entities = {e.name: e.at(api_version) for e in reg.ORDERED}
+    entities = {e.name: e.at(api_version) for e in reg.ORDERED if e.available(api_version)}
     under = {n for n, e in entities.items() if isinstance(e.paging, reg.ParentPaging)}
     spec = {
         n: {"after": after.get(n, 0), "deleted": e.supports_deleted, "api_version": api_version}
@@ -102,17 +114,21 @@ def minimum_requests(sim: SimulatorProcess, after: dict[str, int], api_version: 
         if n not in under
     }
     counts = sim.count(spec)
-    out = {
-        name: (
-            max(1, math.ceil(n / page_size(entities[name])))
-            if not entities[name].versioned
-            else math.ceil(n / page_size(entities[name])) + 1
-        )
-        for name, n in counts.items()
-    }
+    out = {name: pages_needed(entities[name], n) for name, n in counts.items()}
     for name in under:  # per parent that moved: its pages and the empty page that ends them
         out[name] = sum(math.ceil(n / PAGE) + 1 for n in sim.parents(name, after.get(name, 0)).values())
     return {n: out[n] for n in entities}
+
+
+def pages_needed(entity: reg.Entity, n: int) -> int:
+    """The fewest requests that list `n` records: full pages + 1 empty page (version paging, gift
+    cards newest first), one answer (an unpaged list), or the pages alone (categories: `has_next`)."""
+    if isinstance(entity.paging, reg.WholeList):
+        return 1
+    pages = math.ceil(n / page_size(entity))
+    if entity.versioned or isinstance(entity.paging, reg.DescIdPaging):
+        return pages + 1
+    return max(1, pages)
 
 
 def cursors(dsn: str, schema: str) -> dict[str, int]:
@@ -285,6 +301,47 @@ def dated_run(dsn: str, sim: SimulatorProcess, rounds: int, res: dict[str, Any])
     return out
 
 
+# -- memory of the reads that are not paged by version -------------------------------------
+
+RSS_MEASURED = ["consignment_products", "gift_cards"]
+
+
+def rss_store(dsn: str, scale: str, factor: int) -> dict[str, Any]:
+    """Peak RSS of one process reading the consignment products (per consignment) and the gift cards
+    (newest first, all of them, every run), at the scale's counts, at `factor` x those counts, and
+    at the scale's counts with 50 more transactions on every card. The rest of the store is small
+    and synced first by another process, so the figure is those two reads' alone."""
+    from simulator.data import parse_scale
+
+    base = parse_scale(scale)
+    rest = "products=2000,customers=200,inventory=0,sales=2000,price_book_products=200"
+    runs = {
+        "1x": f"{scale},{rest}",
+        f"{factor}x": (
+            f"{scale},{rest},gift_cards={base['gift_cards'] * factor},consignments={base['consignments'] * factor},"
+            f"consignment_products={base['consignment_products'] * factor}"
+        ),
+        "1x_50_transactions_a_card": f"{scale},{rest},gift_card_transactions=50",
+    }
+    out: dict[str, Any] = {}
+    for label, run_scale in runs.items():
+        schema = f"bench_rss_{label}"
+        with SimulatorProcess(scale=run_scale, max_page_size=PAGE) as sim:
+            migrate(dsn, schema)
+            others = [n for n in listed(reg.NEWEST) if n not in RSS_MEASURED]
+            worker(dsn, sim, schema, others, "--api-version", reg.NEWEST)
+            got = worker(dsn, sim, schema, RSS_MEASURED, "--api-version", reg.NEWEST)
+        out[label] = {
+            "rss_peak_mb": got["rss_peak_mb"],
+            **{f"{r['entity']}_records": r["records"] for r in got["results"]},
+            **{f"{r['entity']}_child_rows": r["child_rows"] for r in got["results"] if r["child_rows"]},
+        }
+    one = out["1x"]["rss_peak_mb"]
+    out[f"ratio_{factor}x"] = round(out[f"{factor}x"]["rss_peak_mb"] / one, 3)
+    out["ratio_50_transactions"] = round(out["1x_50_transactions_a_card"]["rss_peak_mb"] / one, 3)
+    return out
+
+
 # -- DAG parse time --------------------------------------------------------------------------
 
 
@@ -435,6 +492,10 @@ def main() -> None:
             res["rss_mb_4x"] = big["rss_peak_mb"]
             res["rss_sales_records_4x"] = big["results"][0]["records"]
             log(f"RSS: 1x {res['rss_mb_1x']} MB, {args.rss_factor}x {res['rss_mb_4x']} MB")
+            # 6b. RSS of the gift cards and consignment products read, at 1x, at N x, and at 1x
+            #     with 50 more transactions a card (2026-07)
+            res["rss_store"] = rss_store(dsn, args.scale, args.rss_factor)
+            log(f"RSS gift cards and consignment products: {res['rss_store']}")
             # 8b. rate limit
             res["rate_limit"] = rate_limited(dsn, limit=40, window=2.0)
             log(f"rate limit: {res['rate_limit']}")
@@ -466,7 +527,7 @@ def print_table(res: dict[str, Any]) -> None:
            for n, v in res["incremental"].items() if v["rows_changed"] or v["rows_written"]}  # fmt: skip
     print(f"  incremental (written, changed, requests, minimum): {inc}")
     print(f"  full_refresh_products    {res['full_refresh_products']}")
-    for k in ("prefetch", "rate_limit"):
+    for k in ("prefetch", "rss_store", "rate_limit"):
         if k in res:
             print(f"  {k:<24} {res[k]}")
     if "dated" in res:

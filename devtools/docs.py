@@ -42,7 +42,7 @@ def _paging(e: reg.Entity) -> str:
         one = parent[:-3] + "y" if parent.endswith("ies") else parent.removesuffix("s")
         return f"per {one} whose version moved, by version"
     if isinstance(paging, reg.DescIdPaging):
-        return f"by id, newest first, {paging.max_size} a page"
+        return f"by id, newest first, {paging.max_size} a page (fewer when they embed over {paging.max_nested} items)"
     if isinstance(paging, reg.WholeList):
         return "one answer, no cursor"
     if isinstance(paging, reg.IdPaging):

@@ -68,12 +68,14 @@ SCALES: dict[str, dict[str, int]] = {
         "product_categories": 12, "customer_groups": 3, "products": 120, "customers": 80, "inventory": 200,
         "sales": 250, "tags": 5, "price_books": 3, "price_book_products": 40, "consignments": 10,
         "consignment_products": 50, "promotions": 4, "gift_cards": 30, "store_credits": 15, "purchase_orders": 8,
+        "gift_card_transactions": 0,
     },
     "demo": {
         "outlets": 3, "registers": 6, "users": 8, "taxes": 3, "payment_types": 5, "brands": 20, "suppliers": 10,
         "product_categories": 30, "customer_groups": 4, "products": 2000, "customers": 1500, "inventory": 5000,
         "sales": 5000, "tags": 15, "price_books": 4, "price_book_products": 600, "consignments": 60,
         "consignment_products": 600, "promotions": 10, "gift_cards": 300, "store_credits": 150, "purchase_orders": 40,
+        "gift_card_transactions": 0,
     },
     "bench": {
         "outlets": 3, "registers": 6, "users": 10, "taxes": 3, "payment_types": 5, "brands": 50, "suppliers": 20,
@@ -81,6 +83,7 @@ SCALES: dict[str, dict[str, int]] = {
         "sales": 50000, "tags": 40, "price_books": 6, "price_book_products": 5000, "consignments": 500,
         "consignment_products": 5000, "promotions": 20, "gift_cards": 5000, "store_credits": 2000,
         "purchase_orders": 300,
+        "gift_card_transactions": 0,
     },
 }  # fmt: skip
 
@@ -267,6 +270,8 @@ class SimData:
             return len(self.published_page(resource, after=after))
         if resource == "product_categories":
             return sum(1 for c in self.records[resource].values() if not c.get("_deleted") and not c.get("_removed"))
+        if resource in UNVERSIONED:  # listed whole every time
+            return len(self.live(resource))
         include_deleted = deleted and resource in supports_deleted
         versions, ids = self._versions[resource], self._ids[resource]
         table = self.records[resource]
@@ -299,7 +304,15 @@ class SimData:
 
     def inject(self, resource: str, items: list[Any]) -> dict[str, Any]:
         """Add records as sent, however odd. Objects with an id become normal records (new
-        version); anything else is served as is, at a new position in the version order."""
+        version); anything else is served as is, at a new position in the version order. A
+        resource without a version (gift cards, store credits, promotions) takes whole records
+        with their key, served as sent."""
+        if resource in UNVERSIONED:  # no version order to place anything in: whole records only
+            if not all(isinstance(i, dict) and self.key_of(resource, i) for i in items):
+                raise ValueError(f"{resource} takes records with their key (no version to place other items)")
+            for item in items:
+                self.records[resource][self.key_of(resource, item)] = copy.deepcopy(item)
+            return {"ids": [self.key_of(resource, i) for i in items], "raw": 0, "version": self.version}
         if resource not in self._versions:
             raise ValueError(f"cannot inject into {resource!r}")
         ids = []
@@ -529,6 +542,9 @@ class SimData:
         self._gift_card_transaction(rng, card, "ACTIVATION", amount, times["created_at"])
         for _ in range(rng.choice([0, 0, 1, 2])):
             self._gift_card_transaction(rng, card, "REDEEMING", -round(rng.uniform(1, 10), 2), times["created_at"])
+        for i in range(self.scale["gift_card_transactions"]):  # a long history (bench: memory per card)
+            kind, value = ("RELOADING", 5.0) if i % 2 else ("REDEEMING", -min(5.0, float(card["balance"])))
+            self._gift_card_transaction(rng, card, kind, value, times["created_at"])
         return card
 
     def _gift_card_transaction(

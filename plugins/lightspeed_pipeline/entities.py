@@ -77,11 +77,14 @@ class ParentPaging:
 
 @dataclass(frozen=True)
 class DescIdPaging:
-    """Every record, newest first, by the id of the oldest one read so far: `page_size=N` (the
-    documented maximum, `max_size`) and `before=<id>`; records in `data`; only an empty page ends
-    the listing (2026-07's gift cards: no version, so read in full every sync)."""
+    """Every record, newest first, by the id of the oldest one read so far: `page_size=N` (up to
+    the documented maximum, `max_size`) and `before=<id>`; records in `data`; only an empty page
+    ends the listing (2026-07's gift cards: no version, so read in full every sync). A page whose
+    records embed more than `max_nested` list items (a card's transactions) makes the next pages
+    smaller in proportion, so memory stays flat however long the cards' histories are."""
 
     max_size: int = 1000
+    max_nested: int = 5000
     versioned: ClassVar[bool] = False
 
 

@@ -72,6 +72,7 @@ def health_snapshot(warehouse: Warehouse, *, history: int = HISTORY_RUNS) -> dic
         "outlets": outlets,
         "low_stock_count": rows["low_stock_count"],
         "new_customers_this_month": rows["new_customers_this_month"],
+        **rows["money"],
     }
     return {
         "overall": overall(entities),

@@ -220,7 +220,24 @@ def _business_strip(business: dict[str, Any] | None) -> str:
 {business["low_stock_count"]:,}</div><div class="muted small">products at or below reorder point</div></div>
 <div class="card"><h3>New customers</h3><div class="big-number" data-metric="new_customers">
 {business["new_customers_this_month"]:,}</div><div class="muted small">this month (UTC)</div></div>
+{_money_cards(business)}
 </section>"""
+
+
+def _money_cards(business: dict[str, Any]) -> str:
+    """What the store owes on gift cards and store credit, and what it has on order (the views
+    gift_card_liability, store_credit_liability and purchase_order_pipeline; API 2026-07 on)."""
+    if "gift_card_liability" not in business:
+        return ""
+    orders = business["open_purchase_orders"]
+    overdue = business["overdue_purchase_orders"]
+    return f"""<div class="card"><h3>Gift cards owed</h3><div class="big-number" data-metric="gift_card_liability">
+{_money(business["gift_card_liability"])}</div><div class="muted small">outstanding balances</div></div>
+<div class="card"><h3>Store credit owed</h3><div class="big-number" data-metric="store_credit_liability">
+{_money(business["store_credit_liability"])}</div><div class="muted small">outstanding balances</div></div>
+<div class="card"><h3>On order</h3><div class="big-number" data-metric="open_purchase_order_value">
+{_money(business["open_purchase_order_value"])}</div><div class="muted small">{orders:,} open purchase orders at cost,
+{overdue:,} overdue</div></div>"""
 
 
 def _failures(snapshot: dict[str, Any], clock: Clock, links: Links) -> str:

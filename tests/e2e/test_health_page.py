@@ -182,6 +182,27 @@ def test_health_page_in_a_browser_after_a_failed_entity(
             "document.querySelector('[data-metric=low_stock]').textContent.trim()", frame=FRAME
         )
         assert shown_low == f"{low_stock:,}" and low_stock > 0
+        # The money cards equal the liability and pipeline views (2.0 lists none of it: zeros).
+        for metric, query in (
+            (
+                "gift_card_liability",
+                f"SELECT coalesce(sum(current_balance_total), 0) FROM {schema}.gift_card_liability",
+            ),
+            (
+                "store_credit_liability",
+                f"SELECT coalesce(sum(current_balance_total), 0) FROM {schema}.store_credit_liability",
+            ),
+            (
+                "open_purchase_order_value",
+                f"SELECT coalesce(sum(cost_outstanding), 0) FROM {schema}.purchase_order_pipeline",
+            ),
+        ):
+            value = db.execute(query).fetchone()[0]
+            shown = browser.evaluate(
+                f"document.querySelector('[data-metric={metric}]').textContent.trim()", frame=FRAME
+            )
+            assert shown == f"{float(value):,.2f}", (metric, shown, value)
+            assert (value > 0) is (api_version != "2.0"), (metric, value)
         outlets = db.execute(f"SELECT count(*) FROM {schema}.lightspeed_outlets WHERE deleted_at IS NULL").fetchone()[0]
         assert browser.evaluate("document.querySelectorAll('.strip tr[data-outlet]').length", frame=FRAME) == outlets
 

@@ -98,6 +98,41 @@ def test_business_strip_counts_each_outlets_local_today_and_yesterday(client: An
         f"INSERT INTO {s}.lightspeed_customers (id, created_at, data) VALUES ('c1', now(), '{{}}'),"
         " ('c2', now(), '{}'), ('c3', now() - interval '70 days', '{}')"
     )
+    # Money owed and on order: two cards (one voided), a store credit, an open order of 3 at 2.50
+    # of which 1 arrived (5.00 outstanding, due yesterday: overdue) and a received one.
+    migrated.execute(
+        f"INSERT INTO {s}.lightspeed_gift_cards (id, status, balance, data) VALUES"
+        " ('g1', 'ACTIVE', 30.5, '{}'), ('g2', 'VOIDED', 0, '{}')"
+    )
+    migrated.execute(
+        f"INSERT INTO {s}.lightspeed_gift_card_transactions (gift_card_id, position, type, amount, created_at, data)"
+        " VALUES ('g1', 0, 'ACTIVATION', 40, now(), '{}'), ('g1', 1, 'REDEEMING', -9.5, now(), '{}'),"
+        " ('g2', 0, 'ACTIVATION', 10, now(), '{}'), ('g2', 1, 'VOIDING', -10, now(), '{}')"
+    )
+    migrated.execute(
+        f"INSERT INTO {s}.lightspeed_store_credits (id, customer_id, balance, data) VALUES ('c1', 'c1', 12, '{{}}')"
+    )
+    migrated.execute(
+        f"INSERT INTO {s}.lightspeed_store_credit_transactions (customer_id, position, type, amount, created_at, data)"
+        " VALUES ('c1', 0, 'ISSUE', 12, now(), '{}')"
+    )
+    migrated.execute(
+        f"INSERT INTO {s}.lightspeed_purchase_orders (id, status, due_at, data) VALUES"
+        " ('po1', 'SENT', now() - interval '1 day', '{}'), ('po2', 'RECEIVED', now(), '{}')"
+    )
+    migrated.execute(
+        f"INSERT INTO {s}.lightspeed_purchase_order_line_items (id, purchase_order_id, quantity, cost_price, data)"
+        " VALUES ('l1', 'po1', 3, 2.5, '{}'), ('l2', 'po2', 8, 1, '{}')"
+    )
+    migrated.execute(
+        f"INSERT INTO {s}.lightspeed_purchase_order_deliveries (id, purchase_order_id, status, data)"
+        " VALUES ('d1', 'po1', 'RECEIVED', '{}')"
+    )
+    migrated.execute(
+        f"INSERT INTO {s}.lightspeed_purchase_order_delivery_line_items"
+        " (id, purchase_order_delivery_id, purchase_order_line_item_id, received_quantity, data)"
+        " VALUES ('dl1', 'd1', 'l1', 1, '{}')"
+    )
     body = client.get("/lightspeed/api/health", headers={"Authorization": f"Bearer {token()}"}).json()
     business = body["business"]
     by_outlet = {o["outlet_id"]: o for o in business["outlets"]}
@@ -107,6 +142,10 @@ def test_business_strip_counts_each_outlets_local_today_and_yesterday(client: An
     assert by_outlet["odd"]["time_zone"] == "UTC"
     assert business["new_customers_this_month"] == 2  # c3 joined 70 days ago
     assert business["low_stock_count"] == 0
+    assert (business["gift_card_liability"], business["store_credit_liability"]) == (30.5, 12)
+    assert (business["open_purchase_order_value"], business["open_purchase_orders"]) == (5, 1)
+    assert business["overdue_purchase_orders"] == 1
     assert body["time_zone"] == "America/New_York"  # one outlet per known zone: the tie goes by name
     page = client.get("/lightspeed/health", cookies={"_token": token()}).text
     assert "Auckland" in page and "New York" in page
+    assert "30.50" in page and "5.00" in page and "1 open purchase orders at cost" in page

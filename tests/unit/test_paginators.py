@@ -259,6 +259,18 @@ def test_the_newest_first_paginator_pages_by_the_oldest_id_read(make_client) -> 
     assert [[c["id"] for c in p.records] for p in pages] == [["g05", "g04"], ["g03", "g02"], ["g01"]]
     assert [r["query"].get("before") for r in server.requests] == [None, "g04", "g02", "g01"]
     assert {r["query"]["page_size"] for r in server.requests} == {"1000"}
+    # Cards with long histories: the next pages hold as many cards as 100 embedded items allow.
+    heavy = [{"id": f"h{i:03d}", "gift_card_transactions": [{"n": n} for n in range(20)]} for i in range(60, 0, -1)]
+
+    def heavy_handler(path: str, q: dict[str, str]) -> Response:
+        older = [c for c in heavy if "before" not in q or c["id"] < q["before"]]
+        return ok({"data": older[: int(q["page_size"])]})
+
+    heavy_client, heavy_server, _ = make_client(heavy_handler)
+    pages = list(DescIdPaginator(heavy_client, "gift_cards", "/gift_cards", size=30, max_nested=200).pages())
+    assert [len(p.records) for p in pages] == [30, 10, 10, 10]  # 600 items, then 200 a page
+    assert sum(len(p.records) for p in pages) == 60
+    assert [r["query"]["page_size"] for r in heavy_server.requests] == ["30", "10", "10", "10", "10"]
     stuck, _, _ = make_client(lambda p, q: ok({"data": [{"id": "g1"}]}))
     with pytest.raises(LightspeedAPIError, match="id cursor did not move"):
         list(DescIdPaginator(stuck, "gift_cards", "/gift_cards", size=1000).pages())

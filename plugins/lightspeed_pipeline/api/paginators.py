@@ -303,13 +303,26 @@ class ParentPaginator(Paginator):
 
 
 class DescIdPaginator(Paginator):
-    """Every record, newest first, by `before=<id>` (`DescIdPaging`)."""
+    """Every record, newest first, by `before=<id>` (`DescIdPaging`); the page size shrinks (and
+    grows back, up to `size`) so that a page embeds about `max_nested` list items at most."""
 
     cursor_kind = "id"
 
-    def __init__(self, client: LightspeedClient, name: str, endpoint: str, *, size: int) -> None:
+    def __init__(
+        self, client: LightspeedClient, name: str, endpoint: str, *, size: int, max_nested: int | None = None
+    ) -> None:
         super().__init__(client, name, endpoint)
-        self.page_size = size
+        self.page_size = self.max_size = size
+        self.max_nested = max_nested
+
+    def _resize(self, records: list[Any]) -> None:
+        """The next page's size: as many records as `max_nested` embedded items allow at this
+        page's items per record (at least 10, at most `max_size`)."""
+        if self.max_nested is None:
+            return
+        nested = sum(len(v) for r in records if isinstance(r, dict) for v in r.values() if isinstance(v, list))
+        per_record = max(1.0, nested / len(records))
+        self.page_size = max(10, min(self.max_size, int(self.max_nested / per_record)))
 
     def pages(self) -> Iterator[Page]:
         cursor: str | None = None
@@ -324,6 +337,7 @@ class DescIdPaginator(Paginator):
             if not records:
                 return  # the stop rule: only an empty page ends the listing
             number += 1
+            self._resize(records)
             yield Page(records, cursor, None, number, time.monotonic() - started)
             last = record_id(records[-1])  # the cursor rule: the oldest record read, which must change
             if last is None or last == cursor:
@@ -416,7 +430,7 @@ def _posted(entity: Entity, paging: Paging, client: LightspeedClient, after: int
 
 def _newest_first(entity: Entity, paging: Paging, client: LightspeedClient, after: int) -> Paginator:
     assert isinstance(paging, DescIdPaging)
-    return DescIdPaginator(client, entity.name, entity.endpoint, size=paging.max_size)
+    return DescIdPaginator(client, entity.name, entity.endpoint, size=paging.max_size, max_nested=paging.max_nested)
 
 
 def _whole(entity: Entity, paging: Paging, client: LightspeedClient, after: int) -> Paginator:

@@ -33,7 +33,8 @@ class ReadModel:
         """The health page's rows: `sync_health` with the latest validation per entity, each
         entity's outcome per recent run and the run summaries (both from the newest `scan_rows`
         sync_log rows), the 10 latest failures, and the business strip (outlets with today's and
-        yesterday's sales in their local day, the low-stock count, this month's new customers)."""
+        yesterday's sales in their local day, the low-stock count, this month's new customers, the
+        gift card and store credit liability, the open purchase orders' value)."""
         with self.warehouse.transaction() as conn:
             cur = conn.cursor(row_factory=dict_row)
             entities = cur.execute(
@@ -101,6 +102,21 @@ class ReadModel:
                 sql.SQL("SELECT count(*) AS n FROM {v}").format(v=self.table("low_stock_products"))
             ).fetchone()
             store = cur.execute(sql.SQL("SELECT api_version FROM {}").format(self.table("sync_store"))).fetchone()
+            # What the store owes and has on order (0 where the API version lists none of it).
+            money = cur.execute(
+                sql.SQL(
+                    "SELECT (SELECT coalesce(sum(current_balance_total), 0) FROM {gift}) AS gift_card_liability,"
+                    " (SELECT coalesce(sum(current_balance_total), 0) FROM {credit}) AS store_credit_liability,"
+                    " coalesce(sum(p.cost_outstanding), 0) AS open_purchase_order_value,"
+                    " count(p.*) AS open_purchase_orders,"
+                    " count(p.*) FILTER (WHERE p.overdue) AS overdue_purchase_orders"
+                    " FROM {pipeline} p"
+                ).format(
+                    gift=self.table("gift_card_liability"),
+                    credit=self.table("store_credit_liability"),
+                    pipeline=self.table("purchase_order_pipeline"),
+                )
+            ).fetchone()
             new_customers = cur.execute(
                 sql.SQL(
                     "SELECT coalesce(sum(new_customers), 0) AS n FROM {v}"
@@ -116,6 +132,7 @@ class ReadModel:
             "api_version": store["api_version"] if store else None,
             "low_stock_count": int(low_stock["n"]) if low_stock else 0,
             "new_customers_this_month": int(new_customers["n"]) if new_customers else 0,
+            "money": dict(money) if money else {},
         }
 
     # ---- alerts -----------------------------------------------------------------------------

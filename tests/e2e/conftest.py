@@ -6,6 +6,13 @@ import json
 
 from devtools.simproc import SimulatorProcess
 
+# Clearing customers.sync with its downstream: what needs customers (sales; store credit), their
+# `finished` gates (soft dependants wait on them) and what needs sales (gift cards).
+CLEARED_WITH_CUSTOMERS = {
+    "customers.sync", "customers.finished", "sales.sync", "sales.finished", "gift_cards.sync", "store_credits.sync",
+    "finalize",
+}  # fmt: skip
+
 
 def sync_env(sim: SimulatorProcess, pg_dsn: str, schema: str, api_version: str | None = "2.0") -> dict[str, str | None]:
     """The recommended connection forms (no extra on the API connection) and fast retries;

@@ -26,7 +26,7 @@ from lightspeed_pipeline import entities as reg
 from devtools.airflow_stack import AirflowStack
 from devtools.simproc import SimulatorProcess
 from tests.conftest import E2E_REPORT, TOKEN
-from tests.e2e.conftest import sync_env
+from tests.e2e.conftest import CLEARED_WITH_CUSTOMERS, sync_env
 from tests.integration.helpers import assert_database_equals_source, sync_state
 
 DAG_ID = "lightspeed_sync"
@@ -153,7 +153,7 @@ def test_the_deployment_under_a_real_scheduler(
         return failed_id
 
     _, cleared_run, clear_s = _timed_run(st, clear)
-    assert set(cleared_ids) == {"customers.sync", "sales.sync", "finalize"}
+    assert set(cleared_ids) == CLEARED_WITH_CUSTOMERS
     assert cleared_run["state"] == "success", _states(st, failed_id)
     assert_database_equals_source(db, schema, sim.state(API), api_version=API)
     assert st.call("GET", "/lightspeed/api/health")["overall"] == "OK"

@@ -87,11 +87,12 @@ def expected_rows(
         rec = served(rec)
         gone = rec.pop("_removed", False) | (entity.name == "product_categories" and rec.pop("_deleted", False))
         gone |= under_gone
-        if rec.get("deleted_at") and not entity.supports_deleted:  # deleted, so no longer listed by this version
-            out[rid] = (AS_LAST_LISTED, GONE, AS_LAST_LISTED)  # version and data: as before the deletion
+        if gone or (rec.get("deleted_at") and not entity.supports_deleted):  # no longer listed by this version
+            # version and data: as the listing last held them (a record changed and then removed
+            # before a sync saw the change keeps what was read before)
+            out[rid] = (AS_LAST_LISTED, GONE, AS_LAST_LISTED)
             continue
-        deleted = GONE if gone else _ts(rec.get("deleted_at"))
-        out[rid] = (version_of(rec) if entity.versioned else None, deleted, rec)
+        out[rid] = (version_of(rec) if entity.versioned else None, _ts(rec.get("deleted_at")), rec)
     return out
 
 

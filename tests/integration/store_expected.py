@@ -17,6 +17,7 @@ from decimal import Context, Decimal, InvalidOperation, localcontext
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from tests.integration.helpers import _boolean as typed_boolean
 from tests.integration.helpers import _gone, _known_zone
 
 Records = dict[str, list[dict[str, Any]]]
@@ -86,20 +87,6 @@ def typed_time(value: Any) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def typed_boolean(value: Any) -> bool | None:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str):
-        low = value.strip().lower()
-        if low in ("true", "t", "1", "yes", "y"):
-            return True
-        if low in ("false", "f", "0", "no", "n"):
-            return False
-    return None
 
 
 def json_amount(value: Any) -> Decimal | None:

@@ -43,7 +43,7 @@ from lightspeed_pipeline.api.paginators import paginator_for  # noqa: E402
 from lightspeed_pipeline.mapping import PreparedPage, prepare_page, to_pg_json  # noqa: E402
 from lightspeed_pipeline.warehouse import DbSettings, Warehouse  # noqa: E402
 from lightspeed_pipeline.warehouse.migrations import apply_migrations  # noqa: E402
-from lightspeed_pipeline.warehouse.pages import PageWriter, _child_columns, _entity_columns  # noqa: E402
+from lightspeed_pipeline.warehouse.pages import PageWriter, _child_columns, entity_columns  # noqa: E402
 
 from devtools.pg import ThrowawayPostgres  # noqa: E402
 from devtools.simproc import SimulatorProcess  # noqa: E402
@@ -184,7 +184,7 @@ def copy_write(dsn: str, schema: str, entity: reg.Entity, pages: list[PreparedPa
     """The same rows, typed the same way, by COPY into the same (empty, migrated) tables: one page per COPY+COMMIT."""
     from psycopg.types.json import Jsonb, set_json_dumps
 
-    targets = [(entity.table, [n for n, _ in _entity_columns(entity)], None)]
+    targets = [(entity.table, [n for n, _ in entity_columns(entity)], None)]
     targets += [(ch.table, [n for n, _ in _child_columns(ch)], ch.name) for ch in entity.children]
     members = {ch.name: ch.member for ch in entity.children}
     prepared = []

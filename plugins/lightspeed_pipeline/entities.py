@@ -221,6 +221,16 @@ class Entity:
         return f"lightspeed_{self.name}"
 
     @property
+    def versions_table(self) -> str:
+        """History mode: the table of this entity's past versions (closed intervals)."""
+        return f"lightspeed_{self.name}_versions"
+
+    @property
+    def history_view(self) -> str:
+        """History mode: every version, past and current, with its validity interval."""
+        return f"lightspeed_{self.name}_history"
+
+    @property
     def mirrored_columns(self) -> tuple[str, ...]:
         """Typed columns that hold the record member of the same name (the audit compares these)."""
         own = tuple(c.name for c in self.columns if c.sources == (c.name,) and "." not in c.name)
@@ -326,6 +336,8 @@ STORE_CREDIT_TRANSACTIONS = Child(
 )
 
 PURCHASE_ORDERS_SINCE = "2026-04"  # the first dated version with /purchase_orders
+# History mode is on by default for these (LIGHTSPEED_HISTORY): stock, prices, customers.
+HISTORY_DEFAULT = ("inventory", "products", "customers")
 COSTS_SCOPE = "products:read:costs"  # without it, the cost members of purchase orders come empty
 
 # A reference list 2.0 lists in full every run, which from 2026-07 on honours `deleted=true`.
@@ -791,6 +803,7 @@ def order_entities(entities: tuple[Entity, ...]) -> tuple[Entity, ...]:
 ORDERED: tuple[Entity, ...] = order_entities(ENTITIES)
 BY_NAME: dict[str, Entity] = {e.name: e for e in ENTITIES}
 NAMES: tuple[str, ...] = tuple(e.name for e in ORDERED)
+VERSIONED_NAMES: tuple[str, ...] = tuple(e.name for e in ORDERED if e.versioned)  # history mode's choices
 CHILD_TABLES: tuple[str, ...] = tuple(ch.table for e in ENTITIES for ch in e.children)
 
 

@@ -113,6 +113,7 @@ class MigrateOperator(BaseOperator, SkipMixin):
         try:
             chosen = selected_entities(params)
             disabled = settings.disabled_entities()
+            history = settings.history_entities()
         except AirflowException as exc:
             raise AirflowFailException(str(exc)) from None
         except SettingError as exc:
@@ -121,7 +122,9 @@ class MigrateOperator(BaseOperator, SkipMixin):
         warehouse = open_warehouse(self.postgres_conn_id)
         try:
             interval = settings.schedule_interval_s(self.schedule)
-            result = apply_migrations(warehouse, run_settings={"schedule_interval_s": interval} if interval else None)
+            result = apply_migrations(
+                warehouse, run_settings={"schedule_interval_s": interval} if interval else None, history=history
+            )
             log.info(
                 "schema %s: applied %s, seeded %d sync_state rows, views (re)created: %s",
                 warehouse.schema,
@@ -311,9 +314,14 @@ class FinalizeOperator(BaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         from lightspeed_pipeline.report import run_summary
+        from lightspeed_pipeline.warehouse.history import measure_history, prune_history
         from lightspeed_pipeline.warehouse.ledger import SyncLedger
         from lightspeed_pipeline.warehouse.migrations import refresh_views
 
+        try:
+            keep_days = float(settings.HISTORY_RETENTION_DAYS.read())
+        except SettingError as exc:
+            raise fail_fast(exc) from None
         run_id = context.get("run_id")
         ti = context["ti"]
         states = sync_task_states(ti, ti.dag_id, run_id)
@@ -325,6 +333,10 @@ class FinalizeOperator(BaseOperator):
             if died:
                 log.warning("syncs that did not finish (worker killed or timed out), now marked failed: %s", died)
             views = refresh_views(warehouse)
+            pruned = prune_history(warehouse, keep_days)
+            if pruned:
+                log.info("history older than %g days removed (rows per entity): %s", keep_days, pruned)
+            measure_history(warehouse)
             summary = run_summary(warehouse, run_id=run_id, task_states=states)
             failed = sorted(e for e, s in summary["entities"].items() if s["state"] in FAILED_STATES)
             ledger.log_event(

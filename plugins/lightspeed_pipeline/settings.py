@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from lightspeed_pipeline.entities import HISTORY_DEFAULT, VERSIONED_NAMES
 from lightspeed_pipeline.entities import NAMES as ENTITY_NAMES
 
 API_CONN_ID = "lightspeed_api"
@@ -82,7 +83,7 @@ class Setting:
         if self.kind == "version":
             return "an API version: 2.0 or a dated one, YYYY-MM (e.g. 2026-07)"
         if self.kind == "names":
-            return "a comma-separated list of entity names: " + ", ".join(self.choices)
+            return "`none` or a comma-separated list of entity names: " + ", ".join(self.choices)
         return "text"
 
     def parse(self, raw: Any, source: str | None = None) -> Any:
@@ -115,6 +116,8 @@ class Setting:
                 raise bad()
             return text
         if self.kind == "names":
+            if text.lower() == "none":
+                return ()
             names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
             unknown = [n for n in names if n not in self.choices]
             if unknown:
@@ -192,6 +195,16 @@ ENTITIES_DISABLED = Setting(
     " page, references to them not checked",
     choices=ENTITY_NAMES, default_doc="none",
 )  # fmt: skip
+HISTORY = Setting(
+    "history", "names", HISTORY_DEFAULT, "task",
+    "entities whose past versions are kept (history mode: `lightspeed_<entity>_history`); `none`: no entity",
+    choices=VERSIONED_NAMES, default_doc=", ".join(HISTORY_DEFAULT),
+)  # fmt: skip
+HISTORY_RETENTION_DAYS = Setting(
+    "history_retention_days", "number", 0, "task",
+    "past versions that ended longer ago than this many days are removed by `finalize` (`0`: keep everything)",
+    minimum=0,
+)  # fmt: skip
 API_VERSION = Setting(
     "api_version", "version", None, "task",
     "the Lightspeed API version the sync speaks (its base path: /api/<version>); unset: the version the"
@@ -230,7 +243,8 @@ TOKEN_URL = _api("token_url", "text", None, "the OAuth token endpoint", default_
 SETTINGS: tuple[Setting, ...] = (
     SCHEMA, SYNC_SCHEDULE, TASK_RETRIES, RETRY_DELAY_S, SYNC_TIMEOUT_H, RUN_DEADLINE_MIN,
     LOCK_WAIT_S, LOCK_BUSY, RECONCILE_DAYS, STATEMENT_TIMEOUT, LOCK_TIMEOUT,
-    ENTITIES_DISABLED, API_VERSION, API_BASE_PATH, PAGE_SIZE, TIMEOUT, CONNECT_TIMEOUT, MAX_RETRIES,
+    ENTITIES_DISABLED, HISTORY, HISTORY_RETENTION_DAYS,
+    API_VERSION, API_BASE_PATH, PAGE_SIZE, TIMEOUT, CONNECT_TIMEOUT, MAX_RETRIES,
     BACKOFF_INITIAL, BACKOFF_MAX,
     RETRY_BUDGET_S, MAX_RETRY_AFTER, VERSION_OVERLAP, RATE_RESERVE, RATE_WINDOW_S, PREFETCH, TOKEN_URL,
 )  # fmt: skip
@@ -310,3 +324,8 @@ def markdown_table() -> str:
 def disabled_entities() -> frozenset[str]:
     """The entities LIGHTSPEED_ENTITIES_DISABLED switches off (`SettingError` on an unknown name)."""
     return frozenset(ENTITIES_DISABLED.read())
+
+
+def history_entities() -> frozenset[str]:
+    """The entities LIGHTSPEED_HISTORY keeps the past versions of (`SettingError` on a bad name)."""
+    return frozenset(HISTORY.read())

@@ -72,8 +72,10 @@ def test_good_values_are_typed(setting: Setting, raw: str, value: Any) -> None:
         (
             settings.ENTITIES_DISABLED,
             "brands,gift_vouchers",
-            "must be a comma-separated list of entity names: outlets,",
+            "must be `none` or a comma-separated list of entity names: outlets,",
         ),
+        (settings.HISTORY, "gift_cards", "must be `none` or a comma-separated list of entity names: outlets,"),
+        (settings.HISTORY_RETENTION_DAYS, "-1", "must be at least 0, got '-1'"),
     ],
 )
 def test_a_bad_value_names_the_variable_and_what_it_accepts(

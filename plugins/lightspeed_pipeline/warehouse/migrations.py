@@ -12,13 +12,15 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
 from psycopg import sql
 
-from lightspeed_pipeline.entities import ENTITIES, Entity
+from lightspeed_pipeline.entities import ENTITIES, HISTORY_DEFAULT, Entity
 from lightspeed_pipeline.warehouse.connection import Warehouse, advisory_key, quote_ident
+from lightspeed_pipeline.warehouse.history import ensure_history
 from lightspeed_pipeline.warehouse.security import ensure_security
 
 log = logging.getLogger(__name__)
@@ -52,13 +54,15 @@ def apply_migrations(
     migrations_dir: Path = MIGRATIONS_DIR,
     views_dir: Path = VIEWS_DIR,
     run_settings: dict[str, Any] | None = None,
+    history: Collection[str] = HISTORY_DEFAULT,
 ) -> dict[str, Any]:
     """Apply pending migrations in order, seed sync_state, create the views that changed.
 
     Each migration runs in its own transaction holding a transaction-level advisory
     lock, so concurrent `migrate` tasks serialise and a pooler cannot strand a lock.
     `run_settings` (such as the schedule's interval, which sync_health reads) are
-    stored in sync_settings when they differ from what is there.
+    stored in sync_settings when they differ from what is there. `history`: the entities
+    whose past versions are kept (LIGHTSPEED_HISTORY, see `history.py`).
     """
     key = advisory_key("migrate", warehouse.schema)
     applied: list[str] = []
@@ -100,9 +104,13 @@ def apply_migrations(
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
         seeded = seed_sync_state(warehouse, conn, entities)
         stored = store_settings(warehouse, conn, run_settings or {})
+        kept = ensure_history(conn, warehouse.schema, history, entities)
         views = apply_views(warehouse, conn, views_dir)
         security = ensure_security(conn, warehouse.schema, entities)
-    return {"applied": applied, "seeded": seeded, "settings": stored, "views": views, "security": security}
+    return {
+        "applied": applied, "seeded": seeded, "settings": stored, "views": views, "security": security,
+        "history": kept,
+    }  # fmt: skip
 
 
 def seed_sync_state(warehouse: Warehouse, conn: Any, entities: tuple[Entity, ...] = ENTITIES) -> int:

@@ -91,7 +91,7 @@ def _record_columns(columns: list[tuple[str, str]]) -> sql.Composable:
     return sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(t)) for n, t in columns)
 
 
-def _entity_columns(entity: Entity) -> list[tuple[str, str]]:
+def entity_columns(entity: Entity) -> list[tuple[str, str]]:
     shape = [("data_shape", "text")] if entity.shapes else []  # which published shape `data` has
     return list(_BASE_COLUMNS) + [(c.name, c.type) for c in entity.columns] + shape + [("data", "jsonb")]
 
@@ -116,7 +116,7 @@ def upsert_sql(entity: Entity, schema: str) -> sql.Composed:
     (`%(child_<name>)s`). Their old rows were deleted just before (`delete_children_sql`).
     Returns (inserted, updated, deleted, child rows).
     """
-    cols = _entity_columns(entity)
+    cols = entity_columns(entity)
     names = [n for n, _ in cols]
     table = sql.Identifier(schema, entity.table)
     ident = [sql.Identifier(n) for n in names]
@@ -376,7 +376,7 @@ class PageWriter:
         the page says whether anything needs escaping; almost no page does, and then the
         rows go out without looking at each value.
         """
-        cols = [n for n, _ in _entity_columns(entity)]
+        cols = [n for n, _ in entity_columns(entity)]
         typed = cols[:-1]  # ..., data
         clean = not needs_escaping(rows)
         with conn.cursor().copy(copy_sql(entity.table, tuple(cols), self.schema)) as cp:

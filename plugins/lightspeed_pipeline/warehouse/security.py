@@ -22,6 +22,7 @@ BOOKKEEPING_TABLES = (
     "sync_validation",
     "sync_store",
     "sync_settings",
+    "sync_history",
     "schema_migrations",
     "schema_views",
     "lightspeed_oauth_tokens",
@@ -32,7 +33,12 @@ SUPABASE_API_ROLES = ("anon", "authenticated", "service_role")
 
 def project_tables(entities: tuple[Entity, ...] = ENTITIES) -> list[str]:
     """Every table the project creates."""
-    return [e.table for e in entities] + [c.table for e in entities for c in e.children] + list(BOOKKEEPING_TABLES)
+    return (
+        [e.table for e in entities]
+        + [c.table for e in entities for c in e.children]
+        + [e.versions_table for e in entities if e.versioned]
+        + list(BOOKKEEPING_TABLES)
+    )
 
 
 def ensure_security(

@@ -16,9 +16,10 @@ import writes no history at all (the COPY path of new rows fires no UPDATE trigg
 the import stays at raw-COPY speed.
 
 When a version became valid (`valid_from`), one rule, in the trigger and the view alike:
-the record's `updated_at` (for a deletion its `deleted_at`) when it is later than the
-previous version's `valid_from` and not in the future, otherwise the time the sync wrote it.
-The first version known of a record: its `updated_at` (at most when it was written).
+the record's `updated_at` when it is later than the previous version's `valid_from` and not
+in the future, otherwise the time the sync wrote it (a row marked deleted because a listing
+no longer holds it keeps its updated_at: its deletion is dated when the sync saw it). The
+first version known of a record: its `updated_at` (at most when it was written).
 
 Every versioned entity has its versions table, view and as-of function (so switching
 history on needs no DDL but the trigger); LIGHTSPEED_HISTORY says which have the trigger.
@@ -133,10 +134,7 @@ def _trigger_function_ddl(entity: Entity, schema: str) -> sql.Composed:
     `security.audit_functions`)."""
     cols = _columns(entity)
     versions = sql.Identifier(schema, entity.versions_table)
-    change = (
-        "LEAST(COALESCE(CASE WHEN n.deleted_at IS NOT NULL AND o.deleted_at IS NULL THEN n.deleted_at END,"
-        " n.updated_at), now())"
-    )
+    change = "LEAST(n.updated_at, now())"  # now(): the transaction's start, the new row's synced_at
     return sql.SQL(
         "CREATE OR REPLACE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS $f$\n"
         "DECLARE started timestamptz;\n"
@@ -187,6 +185,9 @@ def ensure_history(
         return list(conn.execute(query, params).fetchall())
 
     versioned = [e for e in entities if e.versioned]
+    state_table = sql.Identifier(schema, "sync_history").as_string(None)
+    if conn.execute("SELECT to_regclass(%s)", (state_table,)).fetchone()[0] is None:
+        return {"created": [], "views": [], "switched_on": [], "switched_off": [], "skipped": "migration 0016 absent"}
     unknown = set(enabled) - {e.name for e in versioned}
     if unknown:
         raise ValueError(f"history mode needs a versioned entity; not one: {', '.join(sorted(unknown))}")

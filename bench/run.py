@@ -60,9 +60,9 @@ def log(msg: str) -> None:
 # -- helpers ---------------------------------------------------------------------------
 
 
-def migrate(dsn: str, schema: str) -> None:
+def migrate(dsn: str, schema: str, history: tuple[str, ...] = reg.HISTORY_DEFAULT) -> None:
     with Warehouse.open(dsn, DbSettings(schema=schema)) as warehouse:
-        apply_migrations(warehouse)
+        apply_migrations(warehouse, history=history)
 
 
 def worker(
@@ -254,6 +254,45 @@ def store_vs_copy(dsn: str, sim: SimulatorProcess, rounds: int, api_version: str
     return out
 
 
+def history_cost(dsn: str, sim: SimulatorProcess, rounds: int, svc: dict[str, Any]) -> dict[str, Any]:
+    """History mode's cost on the page writer: products and inventory written into empty tables,
+    then with every row changed, with history on and off (alternating, median of `rounds`),
+    each against the same run's raw COPY of the same rows (`svc`); and the versions' storage."""
+    out: dict[str, Any] = {}
+    for name in ("products", "inventory"):
+        entity = reg.get(name)
+        pages = fetch_pages(sim, entity, reg.V2)
+        per: dict[str, list[float]] = {"on_store": [], "on_update": [], "off_store": [], "off_update": []}
+        size = versions = 0
+        for i in range(rounds):
+            for mode in ("on", "off") if i % 2 == 0 else ("off", "on"):
+                schema = f"hist_{mode}_{name}_{i}"
+                migrate(dsn, schema, history=(name,) if mode == "on" else ())
+                insert_s, update_s = write_pages(dsn, schema, entity, pages)
+                per[f"{mode}_store"].append(insert_s)
+                per[f"{mode}_update"].append(update_s)
+                if mode == "on":
+                    with psycopg.connect(dsn) as conn:
+                        table = f"{schema}.{entity.versions_table}"
+                        versions = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # type: ignore[index]
+                        size = conn.execute("SELECT pg_total_relation_size(%s)", (table,)).fetchone()[0]  # type: ignore[index]
+        copy_s = svc[name]["copy_s"]
+        m = {k: statistics.median(v) for k, v in per.items()}
+        out[name] = {
+            "rows": svc[name]["rows"],
+            "copy_s": copy_s,
+            **{f"{k}_s": round(v, 3) for k, v in m.items()},
+            "store_vs_copy_on": round(copy_s / m["on_store"], 3),
+            "store_vs_copy_off": round(copy_s / m["off_store"], 3),
+            "update_vs_copy_on": round(copy_s / m["on_update"], 3),
+            "update_vs_copy_off": round(copy_s / m["off_update"], 3),
+            "versions_written": versions,
+            "mb_per_million_versions": round(size / max(versions, 1), 1),  # bytes a version = MB a million
+        }
+        log(f"history {name}: {out[name]}")
+    return out
+
+
 def dated_run(dsn: str, sim: SimulatorProcess, rounds: int, res: dict[str, Any]) -> dict[str, Any]:
     """Import, no-op and page writer vs COPY through the newest API version, with its ratios set
     beside 2.0's of the same run (`res`)."""
@@ -441,6 +480,8 @@ def main() -> None:
             res["store_vs_copy_ratio"] = svc["total"]["ratio"]
             res["store_update_vs_copy_ratio"] = svc["total"]["update_ratio"]
             res["import_vs_copy_ratio"] = round(res["import_rows_per_s"] / svc["total"]["copy_rows_per_s"], 3)
+            # 2b. history mode on and off for products and inventory, against the same COPY
+            res["history"] = history_cost(dsn, sim, args.rounds, svc)
             # 3. incremental after 1 % changed
             changed = sim.mutate(seed=7, update={n: max(1, sim.count({n: {}})[n] // 100)
                                                  for n in ("products", "customers", "sales")})["changed"]  # fmt: skip
@@ -527,6 +568,10 @@ def print_table(res: dict[str, Any]) -> None:
            for n, v in res["incremental"].items() if v["rows_changed"] or v["rows_written"]}  # fmt: skip
     print(f"  incremental (written, changed, requests, minimum): {inc}")
     print(f"  full_refresh_products    {res['full_refresh_products']}")
+    for name, h in res.get("history", {}).items():
+        print(f"  history {name:<10} store/COPY on {h['store_vs_copy_on']} off {h['store_vs_copy_off']} (>= 0.7);"
+              f" all changed on {h['update_vs_copy_on']} off {h['update_vs_copy_off']};"
+              f" {h['mb_per_million_versions']} MB per million versions")  # fmt: skip
     for k in ("prefetch", "rss_store", "rate_limit"):
         if k in res:
             print(f"  {k:<24} {res[k]}")

@@ -62,6 +62,7 @@ def health_snapshot(warehouse: Warehouse, *, history: int = HISTORY_RUNS) -> dic
         name = e["entity_type"]
         e["last_run"] = _last_run(latest.get(name))
         e["history"] = [_point(by_run.get((r["run_id"], name))) for r in runs]
+        e["versions"] = rows["history"].get(name)  # history mode: on or off, versions kept, since when
     for f in failures:
         f["try_number"] = int(f["try_number"]) if str(f["try_number"] or "").isdigit() else None
     outlets = rows["outlets"]
@@ -73,6 +74,7 @@ def health_snapshot(warehouse: Warehouse, *, history: int = HISTORY_RUNS) -> dic
         "low_stock_count": rows["low_stock_count"],
         "new_customers_this_month": rows["new_customers_this_month"],
         **rows["money"],
+        "stock_value": rows["stock_value"],  # [{day, value}]: the last 30 days, oldest first
     }
     return {
         "overall": overall(entities),

@@ -133,6 +133,16 @@ def _history_charts(history: list[dict[str, Any] | None], runs: list[dict[str, A
     ) + bar_chart(durations, slots=slots, width=120, label=f"{name}: seconds per run, last {len(runs)} runs")
 
 
+def _versions_cell(kept: dict[str, Any] | None, clock: Clock) -> str:
+    """History mode of one entity: off, or on with the past versions kept and the oldest's date."""
+    if not kept or not kept["enabled"]:
+        return "<span class='muted'>off</span>"
+    count = kept["versions_rows"]
+    since = kept["oldest_at"] or kept["enabled_at"]
+    what = "on" if count is None else f"on · {count:,} past"
+    return f"{what}<div class='muted small'>since {esc(clock.text(since)) if since else '?'}</div>"
+
+
 def _entity_rows(snapshot: dict[str, Any], clock: Clock, links: Links) -> str:
     rows = []
     for e in snapshot["entities"]:
@@ -161,10 +171,11 @@ def _entity_rows(snapshot: dict[str, Any], clock: Clock, links: Links) -> str:
             f"<td class='num' data-metric='faults'>{faults}</td>"
             f"<td class='num' data-metric='row_count'>{_num(e['row_count'])}</td>"
             f"<td class='num' data-metric='findings'>{_num(e['orphan_count'])}/{_num(e['duplicate_count'])}</td>"
+            f"<td class='history' data-metric='history'>{_versions_cell(e.get('versions'), clock)}</td>"
             f"<td class='charts'>{_history_charts(e['history'], snapshot['runs'], name)}</td>"
             f"<td class='actions'>{' '.join(actions)}</td>"
             "</tr>"
-            + (f"<tr class='err-row'><td></td><td colspan='13' class='err'>{esc(error)}</td></tr>" if error else "")
+            + (f"<tr class='err-row'><td></td><td colspan='14' class='err'>{esc(error)}</td></tr>" if error else "")
         )
     return "".join(rows)
 
@@ -221,6 +232,7 @@ def _business_strip(business: dict[str, Any] | None) -> str:
 <div class="card"><h3>New customers</h3><div class="big-number" data-metric="new_customers">
 {business["new_customers_this_month"]:,}</div><div class="muted small">this month (UTC)</div></div>
 {_money_cards(business)}
+{_stock_value_card(business)}
 </section>"""
 
 
@@ -238,6 +250,19 @@ def _money_cards(business: dict[str, Any]) -> str:
 <div class="card"><h3>On order</h3><div class="big-number" data-metric="open_purchase_order_value">
 {_money(business["open_purchase_order_value"])}</div><div class="muted small">{orders:,} open purchase orders at cost,
 {overdue:,} overdue</div></div>"""
+
+
+def _stock_value_card(business: dict[str, Any]) -> str:
+    """The stock's value at the close of each of the last 30 days (inventory_daily, from history
+    mode: units on hand x the product's supply price today)."""
+    days = business.get("stock_value") or []
+    if not days:
+        return ""
+    bars = [Bar(float(d["value"]), f"{d['day']:%a %d %b}: {_money(d['value'])}") for d in days]
+    chart = bar_chart(bars, slots=30, width=240, height=40, label="stock value at the close of each day, last 30 days")
+    return f"""<div class="card"><h3>Stock value</h3><div class="big-number" data-metric="stock_value">
+{_money(days[-1]["value"])}</div><figure data-chart="stock_value">{chart}</figure>
+<div class="muted small">at supply price, each day's close, last {len(days)} days</div></div>"""
 
 
 def _failures(snapshot: dict[str, Any], clock: Clock, links: Links) -> str:
@@ -362,6 +387,7 @@ Times in {esc(clock.zone_name)} (the outlets' zone); this page refreshes every m
 <th>seconds</th><th>rows/s</th><th>requests</th><th title="95th percentile API latency">p95 ms</th>
 <th title="retries / 429 answers / 5xx answers">retry/429/5xx</th><th title="rows in the table">table rows</th>
 <th title="orphans / duplicates found by validation">orphans/dup</th>
+<th title="history mode: past versions kept, since when (counted at the end of each run)">history</th>
 <th>last {n} runs: rows · seconds</th><th></th></tr></thead>
 <tbody>{_entity_rows(snapshot, clock, links)}</tbody></table>
 <p class="muted small">Bars: green succeeded, red failed, grey not run. ALERT: the latest sync failed, never

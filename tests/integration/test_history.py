@@ -200,7 +200,13 @@ def dated(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_a_scripted_timeline_leaves_exactly_the_expected_history(
-    dated: None, connections: None, simulator: Any, db: Any, schema: str, airflow_db: None
+    dated: None,
+    connections: None,
+    simulator: Any,
+    db: Any,
+    schema: str,
+    airflow_db: None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     t = Timeline(simulator)
     state = simulator.state("2.0")
@@ -285,3 +291,19 @@ def test_a_scripted_timeline_leaves_exactly_the_expected_history(
     assert set(changes) == expected_price_changes(t, intervals["products"])
     p1_changes = sorted((c[2], c[3]) for c in changes if c[0] == p1)
     assert p1_changes == [(Decimal("10"), Decimal("12")), (Decimal("12"), Decimal("14"))]  # 13 was never seen
+
+    # Retention: finalize removes the past versions that ended more than 10 days ago, no others.
+    def ended(name: str) -> int:
+        return db.execute(
+            f"SELECT count(*) FROM \"{schema}\".lightspeed_{name}_versions WHERE valid_to < now() - interval '10 days'"
+        ).fetchone()[0]
+
+    old = {name: ended(name) for name in ("products", "inventory")}
+    total = versions_count(db, schema)
+    assert old["products"] >= 2 and old["inventory"] >= 2  # p1's and the stock's November versions
+    monkeypatch.setenv("LIGHTSPEED_HISTORY_RETENTION_DAYS", "10")
+    t.run()
+    assert ended("products") == ended("inventory") == 0
+    assert versions_count(db, schema) == total - sum(old.values())
+    pruned = db.execute(f'SELECT entity_type, pruned_rows FROM "{schema}".sync_history WHERE pruned_rows > 0')
+    assert dict(pruned.fetchall()) == old

@@ -538,11 +538,12 @@ def test_a_long_report_query_does_not_fail_the_run(
     meets the run's DDL (which would wait, then fail on lock_timeout)."""
     assert run_dag().state == "success"
     applied = db.execute(f'SELECT name, applied_at FROM "{schema}".schema_views ORDER BY 1').fetchall()
-    assert [n for n, _ in applied] == sorted(p.stem for p in VIEWS_DIR.glob("*.sql"))
+    history = [f"history_{name}" for name in reg.VERSIONED_NAMES]  # lightspeed_<entity>_history
+    assert [n for n, _ in applied] == sorted([p.stem for p in VIEWS_DIR.glob("*.sql")] + history)
     monkeypatch.setenv("AIRFLOW_CONN_LIGHTSPEED_POSTGRES", pg_dsn + ("&" if "?" in pg_dsn else "?") + "lock_timeout=1s")
     report = psycopg.connect(pg_dsn)
     try:
-        for view in ("daily_sales_summary", "low_stock_products", "sync_health"):
+        for view in ("daily_sales_summary", "low_stock_products", "sync_health", "lightspeed_products_history"):
             report.execute(f'SELECT count(*) FROM "{schema}"."{view}"').fetchone()  # a transaction holds the views
         assert run_dag().state == "success"
     finally:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from lightspeed_pipeline import entities as reg
+from lightspeed_pipeline.warehouse.history import measure_history
 
 
 @pytest.fixture
@@ -75,7 +77,9 @@ def test_health_json_and_page_for_a_logged_in_user(client: Any, migrated: Any, s
     assert "Lightspeed sync health" in page.text and "never synced successfully" in page.text and "sales" in page.text
 
 
-def test_business_strip_counts_each_outlets_local_today_and_yesterday(client: Any, migrated: Any, schema: str) -> None:
+def test_business_strip_counts_each_outlets_local_today_and_yesterday(
+    client: Any, migrated: Any, warehouse: Any, schema: str
+) -> None:
     """Today's and yesterday's completed sales per outlet in its own zone, low stock, new customers."""
     s = f'"{schema}"'
     migrated.execute(
@@ -133,8 +137,27 @@ def test_business_strip_counts_each_outlets_local_today_and_yesterday(client: An
         " (id, purchase_order_delivery_id, purchase_order_line_item_id, received_quantity, data)"
         " VALUES ('dl1', 'd1', 'l1', 1, '{}')"
     )
+    # Stock over the last days (history mode): 5 units at 2.00 from 3 days ago, 3 from yesterday.
+    migrated.execute(
+        f"INSERT INTO {s}.lightspeed_products (id, version, supply_price, data) VALUES ('p1', 1, 2, '{{}}')"
+    )
+    migrated.execute(
+        f"INSERT INTO {s}.lightspeed_inventory (id, version, product_id, outlet_id, current_amount, updated_at,"
+        " synced_at, data) VALUES ('i1', 1, 'p1', 'nyc', 5, now() - interval '3 days', now(), '{}')"
+    )
+    migrated.execute(
+        f"UPDATE {s}.lightspeed_inventory SET version = 2, current_amount = 3, updated_at = now() - interval '1 day'"
+    )
+    measure_history(warehouse)
     body = client.get("/lightspeed/api/health", headers={"Authorization": f"Bearer {token()}"}).json()
     business = body["business"]
+    nyc_today = migrated.execute("SELECT (now() AT TIME ZONE 'America/New_York')::date").fetchone()[0]
+    assert [(d["day"], float(d["value"])) for d in business["stock_value"]] == [
+        (str(nyc_today - timedelta(days=n)), value) for n, value in ((3, 10), (2, 10), (1, 6), (0, 6))
+    ]
+    kept = {e["entity_type"]: e["versions"] for e in body["entities"]}
+    assert kept["inventory"]["enabled"] and kept["inventory"]["versions_rows"] == 1
+    assert kept["brands"] is None  # never switched on
     by_outlet = {o["outlet_id"]: o for o in business["outlets"]}
     for outlet in ("akl", "nyc", "odd"):  # an unknown zone counts in UTC, as the views do
         o = by_outlet[outlet]
@@ -149,3 +172,4 @@ def test_business_strip_counts_each_outlets_local_today_and_yesterday(client: An
     page = client.get("/lightspeed/health", cookies={"_token": token()}).text
     assert "Auckland" in page and "New York" in page
     assert "30.50" in page and "5.00" in page and "1 open purchase orders at cost" in page
+    assert "Stock value" in page and "on · 1 past" in page

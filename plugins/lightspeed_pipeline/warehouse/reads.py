@@ -34,7 +34,8 @@ class ReadModel:
         entity's outcome per recent run and the run summaries (both from the newest `scan_rows`
         sync_log rows), the 10 latest failures, and the business strip (outlets with today's and
         yesterday's sales in their local day, the low-stock count, this month's new customers, the
-        gift card and store credit liability, the open purchase orders' value)."""
+        gift card and store credit liability, the open purchase orders' value, the stock's value over
+        the last 30 days), and history mode per entity."""
         with self.warehouse.transaction() as conn:
             cur = conn.cursor(row_factory=dict_row)
             entities = cur.execute(
@@ -117,6 +118,21 @@ class ReadModel:
                     pipeline=self.table("purchase_order_pipeline"),
                 )
             ).fetchone()
+            # History mode per entity, as `finalize` last counted it; the stock's value at the close
+            # of each of the last 30 days (inventory_daily: units on hand x today's supply price).
+            kept = cur.execute(
+                sql.SQL(
+                    "SELECT entity_type, enabled, enabled_at, versions_rows, oldest_at FROM {} ORDER BY entity_type"
+                ).format(self.table("sync_history"))
+            ).fetchall()
+            stock_value = cur.execute(
+                sql.SQL(
+                    "SELECT d.day, coalesce(sum(d.closing_level * p.supply_price)"
+                    " FILTER (WHERE d.closing_level > 0), 0) AS value"
+                    " FROM {daily} d LEFT JOIN {products} p ON p.id = d.product_id"
+                    " WHERE d.day > (now() AT TIME ZONE 'UTC')::date - 30 GROUP BY d.day ORDER BY d.day"
+                ).format(daily=self.table("inventory_daily"), products=self.table("lightspeed_products"))
+            ).fetchall()
             new_customers = cur.execute(
                 sql.SQL(
                     "SELECT coalesce(sum(new_customers), 0) AS n FROM {v}"
@@ -133,6 +149,8 @@ class ReadModel:
             "low_stock_count": int(low_stock["n"]) if low_stock else 0,
             "new_customers_this_month": int(new_customers["n"]) if new_customers else 0,
             "money": dict(money) if money else {},
+            "history": {r["entity_type"]: r for r in kept},
+            "stock_value": stock_value,
         }
 
     # ---- alerts -----------------------------------------------------------------------------

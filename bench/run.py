@@ -290,6 +290,13 @@ def history_cost(dsn: str, sim: SimulatorProcess, rounds: int, svc: dict[str, An
             "mb_per_million_versions": round(size / max(versions, 1), 1),  # bytes a version = MB a million
         }
         log(f"history {name}: {out[name]}")
+    copy = sum(out[n]["copy_s"] for n in out)
+    out["total"] = {
+        k: round(copy / sum(out[n][f"{mode}_s"] for n in ("products", "inventory")), 3)
+        for k, mode in (("store_vs_copy_on", "on_store"), ("store_vs_copy_off", "off_store"),
+                        ("update_vs_copy_on", "on_update"), ("update_vs_copy_off", "off_update"))
+    }  # fmt: skip
+    log(f"history products + inventory: {out['total']}")
     return out
 
 
@@ -569,6 +576,9 @@ def print_table(res: dict[str, Any]) -> None:
     print(f"  incremental (written, changed, requests, minimum): {inc}")
     print(f"  full_refresh_products    {res['full_refresh_products']}")
     for name, h in res.get("history", {}).items():
+        if name == "total":
+            print(f"  history products + inventory: {h}")
+            continue
         print(f"  history {name:<10} store/COPY on {h['store_vs_copy_on']} off {h['store_vs_copy_off']} (>= 0.7);"
               f" all changed on {h['update_vs_copy_on']} off {h['update_vs_copy_off']};"
               f" {h['mb_per_million_versions']} MB per million versions")  # fmt: skip

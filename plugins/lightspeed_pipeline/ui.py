@@ -134,13 +134,14 @@ def _history_charts(history: list[dict[str, Any] | None], runs: list[dict[str, A
 
 
 def _versions_cell(kept: dict[str, Any] | None, clock: Clock) -> str:
-    """History mode of one entity: off, or on with the past versions kept and the oldest's date."""
+    """History mode of one entity: off, or on with the past versions kept (since when: its title)."""
     if not kept or not kept["enabled"]:
         return "<span class='muted'>off</span>"
     count = kept["versions_rows"]
     since = kept["oldest_at"] or kept["enabled_at"]
-    what = "on" if count is None else f"on · {count:,} past"
-    return f"{what}<div class='muted small'>since {esc(clock.text(since)) if since else '?'}</div>"
+    title = f"past versions kept since {clock.text(since)}" if since else "past versions kept"
+    kept_text = "" if count is None else f"<div class='muted small'>{count:,} past</div>"
+    return f"<span title='{esc(title)}'>on</span>{kept_text}"
 
 
 def _entity_rows(snapshot: dict[str, Any], clock: Clock, links: Links) -> str:
@@ -262,7 +263,8 @@ def _stock_value_card(business: dict[str, Any]) -> str:
     chart = bar_chart(bars, slots=30, width=240, height=40, label="stock value at the close of each day, last 30 days")
     return f"""<div class="card"><h3>Stock value</h3><div class="big-number" data-metric="stock_value">
 {_money(days[-1]["value"])}</div><figure data-chart="stock_value">{chart}</figure>
-<div class="muted small">at supply price, each day's close, last {len(days)} days</div></div>"""
+<div class="muted small">at supply price, each day's close, last {len(days)} day{"s" if len(days) > 1 else ""}</div>
+</div>"""
 
 
 def _failures(snapshot: dict[str, Any], clock: Clock, links: Links) -> str:

@@ -154,7 +154,7 @@ def test_health_page_in_a_browser_after_a_failed_entity(
         assert open_failures[0]["log"] == f"{log_base}?try_number=1"
 
         # The charts: 3 run charts, 2 per entity; one bar per run so far, the failed one red.
-        assert browser.evaluate("document.querySelectorAll('[data-chart] svg.chart').length", frame=FRAME) == 3
+        assert browser.evaluate("document.querySelectorAll('.runs [data-chart] svg.chart').length", frame=FRAME) == 3
         per_entity = "document.querySelectorAll('table.entities td.charts svg.chart').length"
         assert browser.evaluate(per_entity, frame=FRAME) == 2 * len(reg.NAMES)
         bars = browser.evaluate(
@@ -204,6 +204,16 @@ def test_health_page_in_a_browser_after_a_failed_entity(
             )
             assert shown == f"{float(value):,.2f}", (metric, shown, value)
             assert (value > 0) is (api_version != "2.0"), (metric, value)
+        # The stock value card: the last day of inventory_daily at supply price; history mode per entity.
+        stock_value = db.execute(
+            f"SELECT coalesce(sum(d.closing_level * p.supply_price) FILTER (WHERE d.closing_level > 0), 0)"
+            f" FROM {schema}.inventory_daily d LEFT JOIN {schema}.lightspeed_products p ON p.id = d.product_id"
+            f" GROUP BY d.day ORDER BY d.day DESC LIMIT 1"
+        ).fetchone()[0]
+        shown = browser.evaluate("document.querySelector('[data-metric=stock_value]').textContent.trim()", frame=FRAME)
+        assert shown == f"{float(stock_value):,.2f}" and stock_value > 0
+        kept = _cells(browser, "history")
+        assert kept["inventory"].startswith("on") and kept["brands"] == "off", kept
         outlets = db.execute(f"SELECT count(*) FROM {schema}.lightspeed_outlets WHERE deleted_at IS NULL").fetchone()[0]
         assert browser.evaluate("document.querySelectorAll('.strip tr[data-outlet]').length", frame=FRAME) == outlets
 

@@ -82,6 +82,10 @@ class Clock:
         day = {0: "today", 1: "yesterday"}.get(days) or f"{local:%a} {local.day} {local:%b %Y}"
         return f"{day} {local:%H:%M} {local.tzname()}"
 
+    def day(self, value: datetime) -> str:
+        local = value.astimezone(self.zone)
+        return f"{local.day} {local:%b %Y}"
+
     def ago(self, value: datetime) -> str:
         seconds = (self.now - value).total_seconds()
         if seconds < 60:
@@ -134,14 +138,15 @@ def _history_charts(history: list[dict[str, Any] | None], runs: list[dict[str, A
 
 
 def _versions_cell(kept: dict[str, Any] | None, clock: Clock) -> str:
-    """History mode of one entity: off, or on with the past versions kept (since when: its title)."""
+    """History mode of one entity: off, or on with the past versions kept and the oldest's day."""
     if not kept or not kept["enabled"]:
         return "<span class='muted'>off</span>"
     count = kept["versions_rows"]
     since = kept["oldest_at"] or kept["enabled_at"]
     title = f"past versions kept since {clock.text(since)}" if since else "past versions kept"
-    kept_text = "" if count is None else f"<div class='muted small'>{count:,} past</div>"
-    return f"<span title='{esc(title)}'>on</span>{kept_text}"
+    parts = ([] if count is None else [f"{count:,} past"]) + ([f"since {clock.day(since)}"] if since else [])
+    detail = f"<div class='muted small'>{esc(' · '.join(parts))}</div>" if parts else ""
+    return f"<span title='{esc(title)}'>on</span>{detail}"
 
 
 def _entity_rows(snapshot: dict[str, Any], clock: Clock, links: Links) -> str:

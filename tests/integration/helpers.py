@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -370,6 +375,22 @@ def run_dag_disturbed(
     run = run_dag(**conf)
     thread.join(5)
     return run, done.is_set()
+
+
+def run_killed(entities: list[str], until: Callable[[], bool]) -> None:
+    """Run the DAG for `entities` in a worker process of its own and SIGKILL it (its whole
+    process group) once `until` holds: a crash mid-entity, the page in flight rolled back."""
+    root = Path(__file__).resolve().parents[2]
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "tests.integration.run_dag_proc", json.dumps({"entities": entities})],
+        cwd=root, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_for(until)
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
 
 
 # -- business metric views (daily_transactions_by_outlet, inventory_by_outlet, customer_growth_by_month)

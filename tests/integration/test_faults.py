@@ -7,13 +7,8 @@ lock, two syncs at once, and records PostgreSQL cannot hold as sent.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from typing import Any
@@ -27,12 +22,13 @@ from lightspeed_pipeline.warehouse import DbSettings, Warehouse
 from lightspeed_pipeline.warehouse.locks import EntityBusyError, entity_lock
 from lightspeed_pipeline.warehouse.migrations import apply_migrations
 
-from tests.conftest import FAST_RETRIES, ROOT, TOKEN
+from tests.conftest import FAST_RETRIES, TOKEN
 from tests.integration.helpers import (
     assert_database_equals_source,
     requests_by_resource,
     run_dag,
     run_dag_disturbed,
+    run_killed,
     sync_state,
     wait_for,
 )
@@ -66,17 +62,8 @@ def test_sigkill_mid_entity_resumes_from_the_last_committed_page(
     state = simulator.state(api_version)
     n_sales = len(state["sales"])
     simulator.faults(delay={"sales": 0.4})  # each sales page takes a while: the worker sits between pages
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "tests.integration.run_dag_proc", json.dumps({"entities": ["sales"]})],
-        cwd=ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )  # fmt: skip
-    try:
-        wait_for(lambda: (sales_cursor(db, schema) or 0) > 0 and db.execute(
-            f'SELECT count(*) >= {2 * PAGE} FROM "{schema}".lightspeed_sales').fetchone()[0])  # fmt: skip
-    finally:
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait()
+    run_killed(["sales"], lambda: (sales_cursor(db, schema) or 0) > 0 and db.execute(
+        f'SELECT count(*) >= {2 * PAGE} FROM "{schema}".lightspeed_sales').fetchone()[0])  # fmt: skip
     committed = sales_cursor(db, schema)
     stored = db.execute(f'SELECT count(*), max(version) FROM "{schema}".lightspeed_sales').fetchone()
     assert 0 < stored[0] < n_sales and stored[1] == committed  # whole pages only, cursor = last page

@@ -12,11 +12,6 @@ checked to lie inside the run that wrote it.
 from __future__ import annotations
 
 import itertools
-import json
-import os
-import signal
-import subprocess
-import sys
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -25,8 +20,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.conftest import FAST_RETRIES, ROOT
-from tests.integration.helpers import _known_zone, run_dag, wait_for
+from tests.conftest import FAST_RETRIES
+from tests.integration.helpers import _known_zone, run_dag, run_killed
 
 API = "2026-07"
 ENTITIES = ["outlets", "products", "inventory"]
@@ -242,16 +237,7 @@ def test_a_scripted_timeline_leaves_exactly_the_expected_history(
     before = products_cursor(db, schema)
     simulator.faults(delay={"products": 0.4})
     started = datetime.now(UTC)
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "tests.integration.run_dag_proc", json.dumps({"entities": ["products"]})],
-        cwd=ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )  # fmt: skip
-    try:
-        wait_for(lambda: products_cursor(db, schema) > before)  # at least one page committed
-    finally:
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait()
+    run_killed(["products"], lambda: products_cursor(db, schema) > before)  # once a page is committed
     partly = db.execute(
         f'SELECT count(*) FROM "{schema}".lightspeed_products_versions WHERE id = ANY(%s)', (many,)
     ).fetchone()[0]

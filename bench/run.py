@@ -424,7 +424,7 @@ def rate_limited(dsn: str, limit: int, window: float) -> dict[str, Any]:
                           extra_args=["--rate-limit", str(limit), "--rate-window", str(window)]) as sim:  # fmt: skip
         schema = "bench_rate"
         migrate(dsn, schema)
-        small = [n for n in reg.NAMES if n not in ("products", "customers", "sales", "inventory")]
+        small = [n for n in listed(reg.V2) if n not in ("products", "customers", "sales", "inventory")]
         worker(dsn, sim, schema, small)  # reference data first (not timed), then let the window empty
         time.sleep(window)
         sim.reset_stats()
@@ -538,7 +538,7 @@ def main() -> None:
             scale = f"{args.scale},sales={sales * args.rss_factor},products=2000,customers=100,inventory=0"
             with SimulatorProcess(scale=scale, max_page_size=PAGE) as sim:
                 migrate(dsn, "bench_rss")
-                worker(dsn, sim, "bench_rss", [n for n in reg.NAMES if n != "sales"])
+                worker(dsn, sim, "bench_rss", [n for n in listed(reg.V2) if n != "sales"])
                 big = worker(dsn, sim, "bench_rss", ["sales"])
             res["rss_mb_4x"] = big["rss_peak_mb"]
             res["rss_sales_records_4x"] = big["results"][0]["records"]

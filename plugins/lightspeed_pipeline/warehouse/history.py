@@ -94,8 +94,8 @@ def _view_ddl(entity: Entity, schema: str) -> sql.Composed:
         "SELECT {t_cols}, {valid_from}, NULL::timestamptz, true, t.deleted_at IS NOT NULL,\n"
         "    NOT COALESCE(h.enabled, false) OR t.synced_at < h.enabled_at\n"
         "FROM {table} t\n"
-        "LEFT JOIN LATERAL (SELECT max(v.valid_to) AS last_to FROM {versions} v\n"
-        '    WHERE v.id = t.id COLLATE "C") l ON true\n'
+        "LEFT JOIN LATERAL (SELECT v.valid_to AS last_to FROM {versions} v\n"
+        '    WHERE v.id = t.id COLLATE "C" ORDER BY v.id DESC, v.valid_to DESC LIMIT 1) l ON true\n'
         "LEFT JOIN {state} h ON h.entity_type = {name}"
     ).format(
         view=sql.Identifier(schema, entity.history_view),
@@ -129,25 +129,36 @@ def _as_of_ddl(entity: Entity, schema: str) -> sql.Composed:
 def _trigger_function_ddl(entity: Entity, schema: str) -> sql.Composed:
     """The trigger function: the versions an UPDATE statement replaced, into the versions table.
 
-    EXECUTE plans the statement on every call with the transition tables' real sizes (a
-    statically planned one caches the plan of the session's first, usually empty, call: see
-    `security.audit_functions`)."""
+    Each replaced version's `valid_from` needs the end of the version before it: one probe a
+    row of the (id, valid_to) index, in its order (max(valid_to) may walk the valid_to index, where
+    the rows this statement inserted so far lie too: quadratic in its size), made once
+    (`OFFSET 0` keeps the subquery from being flattened into the three expressions that use
+    it) and by the index even while the versions table's statistics
+    still say it is empty (`enable_seqscan` off inside the function only: a sequential scan a
+    row of a growing table is quadratic), without JIT (the join's estimate, thousands of times the
+    real rows, made it compile for 150 ms a statement). EXECUTE plans the statement on every call with the
+    transition tables' real sizes (a statically planned one caches the plan of the session's
+    first, usually empty, call: see `security.audit_functions`)."""
     cols = _columns(entity)
     versions = sql.Identifier(schema, entity.versions_table)
     change = "LEAST(n.updated_at, now())"  # now(): the transaction's start, the new row's synced_at
     return sql.SQL(
-        "CREATE OR REPLACE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS $f$\n"
+        "CREATE OR REPLACE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql SET enable_seqscan = off SET jit = off"
+        " AS $f$\n"
         "DECLARE started timestamptz;\n"
         "BEGIN\n"
         "    SELECT enabled_at INTO started FROM {state} WHERE entity_type = {name};\n"
         "    EXECUTE $q$\n"
         "    INSERT INTO {versions} ({cols}, valid_from, valid_to, deleted, seeded)\n"
-        "    SELECT {o_cols}, c.valid_from,\n"
+        "    SELECT {c_cols}, c.valid_from,\n"
         "        GREATEST(c.valid_from, CASE WHEN c.change > c.valid_from THEN c.change ELSE now() END),\n"
-        "        o.deleted_at IS NOT NULL, o.synced_at < $1\n"
-        '    FROM old_rows o JOIN new_rows n ON n.id COLLATE "C" = o.id COLLATE "C"\n'
-        "    CROSS JOIN LATERAL (SELECT {valid_from} AS valid_from, {change} AS change) c\n"
-        "    WHERE o.version IS DISTINCT FROM n.version OR (o.deleted_at IS NULL) <> (n.deleted_at IS NULL)\n"
+        "        c.deleted_at IS NOT NULL, c.synced_at < $1\n"
+        "    FROM (\n"
+        "        SELECT o.*, {valid_from} AS valid_from, {change} AS change\n"
+        '        FROM old_rows o JOIN new_rows n ON n.id COLLATE "C" = o.id COLLATE "C"\n'
+        "        WHERE o.version IS DISTINCT FROM n.version OR (o.deleted_at IS NULL) <> (n.deleted_at IS NULL)\n"
+        "        OFFSET 0\n"
+        "    ) c\n"
         "    $q$ USING started;\n"
         "    RETURN NULL;\n"
         "END\n$f$"
@@ -157,11 +168,14 @@ def _trigger_function_ddl(entity: Entity, schema: str) -> sql.Composed:
         name=sql.Literal(entity.name),
         versions=versions,
         cols=sql.SQL(", ").join(sql.Identifier(h) for _, h, _ in cols),
-        o_cols=sql.SQL(", ").join(sql.SQL("o.{}").format(sql.Identifier(n)) for n, _, _ in cols),
+        c_cols=sql.SQL(", ").join(sql.SQL("c.{}").format(sql.Identifier(n)) for n, _, _ in cols),
         valid_from=sql.SQL(
             valid_from_sql(
                 "o",
-                sql.SQL('(SELECT max(v.valid_to) FROM {} v WHERE v.id = o.id COLLATE "C")')
+                sql.SQL(
+                    '(SELECT v.valid_to FROM {} v WHERE v.id = o.id COLLATE "C"'
+                    " ORDER BY v.id DESC, v.valid_to DESC LIMIT 1)"
+                )
                 .format(versions)
                 .as_string(None),
             )

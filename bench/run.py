@@ -125,8 +125,10 @@ def pages_needed(entity: reg.Entity, n: int) -> int:
     cards newest first), one answer (an unpaged list), or the pages alone (categories: `has_next`)."""
     if isinstance(entity.paging, reg.WholeList):
         return 1
+    if isinstance(entity.paging, reg.DescIdPaging):
+        return entity.paging.requests(n, page_size(entity))
     pages = math.ceil(n / page_size(entity))
-    if entity.versioned or isinstance(entity.paging, reg.DescIdPaging):
+    if entity.versioned:
         return pages + 1
     return max(1, pages)
 

@@ -42,7 +42,10 @@ def _paging(e: reg.Entity) -> str:
         one = parent[:-3] + "y" if parent.endswith("ies") else parent.removesuffix("s")
         return f"per {one} whose version moved, by version"
     if isinstance(paging, reg.DescIdPaging):
-        return f"by id, newest first, {paging.max_size} a page (fewer when they embed over {paging.max_nested} items)"
+        return (
+            f"by id, newest first, {paging.first_size} then {paging.max_size} a page (fewer when they embed"
+            f" over {paging.max_nested} items)"
+        )
     if isinstance(paging, reg.WholeList):
         return "one answer, no cursor"
     if isinstance(paging, reg.IdPaging):
@@ -71,7 +74,7 @@ def _noop(e: reg.Entity) -> str:
     if isinstance(e.paging, reg.WholeList):
         return "1"
     if isinstance(e.paging, reg.DescIdPaging):
-        return f"⌈cards / {e.paging.max_size}⌉ + 1"
+        return f"⌈(cards - {e.paging.first_size}) / {e.paging.max_size}⌉ + 2"
     if isinstance(e.paging, reg.IdPaging):
         return "⌈rows / 1000⌉"
     return "2" if e.deletions == "every_run" else "1"

@@ -171,7 +171,7 @@ def test_records_removed_in_the_store_are_marked_deleted_and_revived(
     simulator.reset_stats()
     assert run_dag().state == "success"
     assert snapshot(db, schema) == before
-    assert simulator.stats()["by_resource"] == noop_requests(api_version)
+    assert simulator.stats()["by_resource"] == noop_requests(api_version, simulator.state(api_version))
 
     # A record that comes back is live again; inventory, the price book prices and consignments,
     # on their weekly cadence, reconcile by themselves (2026-07's inventory: its feed says so at

@@ -176,7 +176,8 @@ def test_the_registry_chooses_each_entitys_paginator() -> None:
                 assert isinstance(paginator, VersionPaginator), entity.name
                 assert (paginator.after, paginator.deleted) == (7, entity.supports_deleted)
             elif isinstance(entity.paging, reg.DescIdPaging):
-                assert isinstance(paginator, DescIdPaginator) and paginator.page_size == 1000, entity.name
+                assert isinstance(paginator, DescIdPaginator), entity.name
+                assert (paginator.page_size, paginator.max_size) == (10, 1000), entity.name
             elif isinstance(entity.paging, reg.WholeList):
                 assert isinstance(paginator, WholeListPaginator), entity.name
                 assert paginator.page_size == entity.paging.max_size
@@ -271,6 +272,18 @@ def test_the_newest_first_paginator_pages_by_the_oldest_id_read(make_client) -> 
     assert [len(p.records) for p in pages] == [30, 10, 10, 10]  # 600 items, then 200 a page
     assert sum(len(p.records) for p in pages) == 60
     assert [r["query"]["page_size"] for r in heavy_server.requests] == ["30", "10", "10", "10", "10"]
+    # A small first page (the cards' weight unknown), then as many as the items allow: light cards
+    # grow to the full size at once, heavy ones never pass 10 items x 20 = 200 a page.
+    heavy_server.requests.clear()
+    pages = list(
+        DescIdPaginator(heavy_client, "gift_cards", "/gift_cards", size=30, max_nested=200, first_size=5).pages()
+    )
+    assert [len(p.records) for p in pages] == [5, 10, 10, 10, 10, 10, 5]
+    light_client, light_server, _ = make_client(handler)
+    list(DescIdPaginator(light_client, "gift_cards", "/gift_cards", size=1000, max_nested=200, first_size=1).pages())
+    assert [r["query"]["page_size"] for r in light_server.requests] == ["1", "200", "200", "200"]
+    paging = reg.DescIdPaging()
+    assert [paging.requests(n, 200) for n in (0, 1, 10, 11, 210, 211)] == [1, 2, 2, 3, 3, 4]
     stuck, _, _ = make_client(lambda p, q: ok({"data": [{"id": "g1"}]}))
     with pytest.raises(LightspeedAPIError, match="id cursor did not move"):
         list(DescIdPaginator(stuck, "gift_cards", "/gift_cards", size=1000).pages())

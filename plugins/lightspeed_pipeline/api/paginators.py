@@ -303,16 +303,25 @@ class ParentPaginator(Paginator):
 
 
 class DescIdPaginator(Paginator):
-    """Every record, newest first, by `before=<id>` (`DescIdPaging`); the page size shrinks (and
-    grows back, up to `size`) so that a page embeds about `max_nested` list items at most."""
+    """Every record, newest first, by `before=<id>` (`DescIdPaging`); the first page holds
+    `first_size` records, then the page size follows the records' weight (up to `size`) so that
+    a page embeds about `max_nested` list items at most."""
 
     cursor_kind = "id"
 
     def __init__(
-        self, client: LightspeedClient, name: str, endpoint: str, *, size: int, max_nested: int | None = None
+        self,
+        client: LightspeedClient,
+        name: str,
+        endpoint: str,
+        *,
+        size: int,
+        max_nested: int | None = None,
+        first_size: int | None = None,
     ) -> None:
         super().__init__(client, name, endpoint)
-        self.page_size = self.max_size = size
+        self.max_size = size
+        self.page_size = first_size or size  # a small first page while the records' weight is unknown
         self.max_nested = max_nested
 
     def _resize(self, records: list[Any]) -> None:
@@ -430,7 +439,14 @@ def _posted(entity: Entity, paging: Paging, client: LightspeedClient, after: int
 
 def _newest_first(entity: Entity, paging: Paging, client: LightspeedClient, after: int) -> Paginator:
     assert isinstance(paging, DescIdPaging)
-    return DescIdPaginator(client, entity.name, entity.endpoint, size=paging.max_size, max_nested=paging.max_nested)
+    return DescIdPaginator(
+        client,
+        entity.name,
+        entity.endpoint,
+        size=paging.max_size,
+        max_nested=paging.max_nested,
+        first_size=paging.first_size,
+    )
 
 
 def _whole(entity: Entity, paging: Paging, client: LightspeedClient, after: int) -> Paginator:

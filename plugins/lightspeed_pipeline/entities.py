@@ -86,7 +86,7 @@ class DescIdPaging:
     transactions each took a sync to 234 MB against 59 MB, bench/run.py)."""
 
     max_size: int = 1000
-    max_nested: int = 5000
+    max_nested: int = 2000  # about what 1 000 cards of ordinary history hold (1.75 a card)
     first_size: int = 10
     versioned: ClassVar[bool] = False
 

@@ -314,7 +314,7 @@ class FinalizeOperator(BaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         from lightspeed_pipeline.report import run_summary
-        from lightspeed_pipeline.warehouse.history import measure_history, prune_history
+        from lightspeed_pipeline.warehouse.history import measure_history, measure_stock_value, prune_history
         from lightspeed_pipeline.warehouse.ledger import SyncLedger
         from lightspeed_pipeline.warehouse.migrations import refresh_views
 
@@ -337,6 +337,7 @@ class FinalizeOperator(BaseOperator):
             if pruned:
                 log.info("history older than %g days removed (rows per entity): %s", keep_days, pruned)
             measure_history(warehouse)
+            measure_stock_value(warehouse)
             summary = run_summary(warehouse, run_id=run_id, task_states=states)
             failed = sorted(e for e, s in summary["entities"].items() if s["state"] in FAILED_STATES)
             ledger.log_event(

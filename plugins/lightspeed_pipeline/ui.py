@@ -260,7 +260,7 @@ def _money_cards(business: dict[str, Any]) -> str:
 
 def _stock_value_card(business: dict[str, Any]) -> str:
     """The stock's value at the close of each of the last 30 days (inventory_daily, from history
-    mode: units on hand x the product's supply price today)."""
+    mode: units on hand x the product's supply price today; summed once a run by `finalize`)."""
     days = business.get("stock_value") or []
     if not days:
         return ""

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from lightspeed_pipeline import entities as reg
-from lightspeed_pipeline.warehouse.history import measure_history
+from lightspeed_pipeline.warehouse.history import measure_history, measure_stock_value
 
 
 @pytest.fixture
@@ -149,6 +149,7 @@ def test_business_strip_counts_each_outlets_local_today_and_yesterday(
         f"UPDATE {s}.lightspeed_inventory SET version = 2, current_amount = 3, updated_at = now() - interval '1 day'"
     )
     measure_history(warehouse)
+    measure_stock_value(warehouse)  # what finalize does at the end of each run
     body = client.get("/lightspeed/api/health", headers={"Authorization": f"Bearer {token()}"}).json()
     business = body["business"]
     nyc_today = migrated.execute("SELECT (now() AT TIME ZONE 'America/New_York')::date").fetchone()[0]

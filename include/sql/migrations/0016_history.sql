@@ -13,3 +13,13 @@ CREATE TABLE IF NOT EXISTS sync_history (
     oldest_at TIMESTAMPTZ,             -- the earliest valid_from among them
     measured_at TIMESTAMPTZ
 );
+
+-- Figures a view computes slowly, computed once a run by `finalize` for the health page (which
+-- loads every minute): the stock's value at each of the last 30 days' close, from inventory_daily.
+CREATE TABLE IF NOT EXISTS sync_daily_figures (
+    metric TEXT NOT NULL,
+    day DATE NOT NULL,
+    value NUMERIC,
+    computed_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (metric, day)
+);

@@ -119,7 +119,7 @@ class ReadModel:
                 )
             ).fetchone()
             # History mode per entity, as `finalize` last counted it; the stock's value at the close
-            # of each of the last 30 days (inventory_daily: units on hand x today's supply price).
+            # of each of the last 30 days (inventory_daily, summed by `finalize`: measure_stock_value).
             kept = cur.execute(
                 sql.SQL(
                     "SELECT entity_type, enabled, enabled_at, versions_rows, oldest_at FROM {} ORDER BY entity_type"
@@ -127,11 +127,9 @@ class ReadModel:
             ).fetchall()
             stock_value = cur.execute(
                 sql.SQL(
-                    "SELECT d.day, coalesce(sum(d.closing_level * p.supply_price)"
-                    " FILTER (WHERE d.closing_level > 0), 0) AS value"
-                    " FROM {daily} d LEFT JOIN {products} p ON p.id = d.product_id"
-                    " WHERE d.day > (now() AT TIME ZONE 'UTC')::date - 30 GROUP BY d.day ORDER BY d.day"
-                ).format(daily=self.table("inventory_daily"), products=self.table("lightspeed_products"))
+                    "SELECT day, value FROM {} WHERE metric = 'stock_value'"
+                    " AND day > (now() AT TIME ZONE 'UTC')::date - 30 ORDER BY day"
+                ).format(self.table("sync_daily_figures"))
             ).fetchall()
             new_customers = cur.execute(
                 sql.SQL(

@@ -23,6 +23,7 @@ BOOKKEEPING_TABLES = (
     "sync_store",
     "sync_settings",
     "sync_history",
+    "sync_daily_figures",
     "schema_migrations",
     "schema_views",
     "lightspeed_oauth_tokens",

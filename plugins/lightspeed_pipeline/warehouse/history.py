@@ -129,16 +129,19 @@ def _as_of_ddl(entity: Entity, schema: str) -> sql.Composed:
 def _trigger_function_ddl(entity: Entity, schema: str) -> sql.Composed:
     """The trigger function: the versions an UPDATE statement replaced, into the versions table.
 
-    Each replaced version's `valid_from` needs the end of the version before it: one probe a
-    row of the (id, valid_to) index, in its order (max(valid_to) may walk the valid_to index, where
-    the rows this statement inserted so far lie too: quadratic in its size), made once
-    (`OFFSET 0` keeps the subquery from being flattened into the three expressions that use
-    it) and by the index even while the versions table's statistics
-    still say it is empty (`enable_seqscan` off inside the function only: a sequential scan a
-    row of a growing table is quadratic), without JIT (the join's estimate, thousands of times the
-    real rows, made it compile for 150 ms a statement). EXECUTE plans the statement on every call with the
-    transition tables' real sizes (a statically planned one caches the plan of the session's
-    first, usually empty, call: see `security.audit_functions`)."""
+    Each replaced version's `valid_from` needs the end of the version before it:
+    * one probe a row of the (id, valid_to) index, in that index's order (max(valid_to) may walk
+      the valid_to index instead, where the rows this statement inserted so far lie too:
+      quadratic in the statement's size);
+    * made once a row (`OFFSET 0` keeps the subquery from being flattened into the three
+      expressions that use it);
+    * by the index even while the table's statistics still say it is empty (`enable_seqscan`
+      off, inside the function only: a sequential scan a row of a growing table is quadratic);
+    * without JIT (the join's estimate, thousands of times the real rows, made it compile for
+      150 ms a statement).
+    EXECUTE plans the statement on every call with the transition tables' real sizes (a
+    statically planned one caches the plan of the session's first, usually empty, call: see
+    `security.audit_functions`)."""
     cols = _columns(entity)
     versions = sql.Identifier(schema, entity.versions_table)
     change = "LEAST(n.updated_at, now())"  # now(): the transaction's start, the new row's synced_at
